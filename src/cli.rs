@@ -1,0 +1,497 @@
+//! The command line: parses arguments and calls the library. No logic lives here beyond
+//! choosing what to call and how to print it.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use crate::generate::{self, Format, GenerateOptions};
+use crate::pipeline::{Pipeline, RunOptions, demo};
+use crate::schema::Catalog;
+use crate::workspace::{self, Workspace};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "xmatch",
+    version,
+    about = "Cross-match WIOA participants with partner-agency records on keyed tokens, \
+             without spreading Social Security numbers"
+)]
+pub struct Cli {
+    /// Workspace directory (default: $XMATCH_WORKSPACE, else the nearest xmatch.toml
+    /// in this directory or its parents).
+    #[arg(short = 'w', long, global = true, value_name = "DIR")]
+    pub workspace: Option<PathBuf>,
+
+    /// Log filter, e.g. `info` or `xmatch=debug` (default: $XMATCH_LOG, else `warn`).
+    #[arg(long, global = true, value_name = "FILTER")]
+    pub log: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create a workspace: xmatch.toml, a secret key (0600) and its id, the state store,
+    /// and the zone directories. Never overwrites an existing key or store.
+    Init {
+        /// Directory to create or complete (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Generate a synthetic state: participants, public assistance, UI claims, UI wages
+    /// and TAA files with realistic errors, plus a ground-truth file.
+    Generate {
+        /// Number of participants (about 20 wage rows are generated per participant).
+        #[arg(long, default_value_t = 10_000)]
+        participants: usize,
+        /// Seed: the same seed and size give byte-identical files.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Output directory (default: the workspace's incoming directory).
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// File formats to write.
+        #[arg(long, value_enum, default_value_t = FormatArg::Both)]
+        format: FormatArg,
+    },
+    /// Run a pipeline now: resolve identities, cross-match, judge evidence and publish the
+    /// de-identified zone atomically. Prints the run summary.
+    Run {
+        /// Pipeline name (in the workspace's pipelines/) or path to its .toml file.
+        pipeline: String,
+        /// Publish even if a source is empty or shrank past the pipeline's guard rail.
+        #[arg(long)]
+        accept_drop: bool,
+    },
+    /// The whole product on the embedded default: make a workspace (default ./xmatch-demo),
+    /// generate a mid-size state, run the nightly pipeline and print the summary.
+    Demo {
+        /// Workspace directory to create or reuse.
+        #[arg(long, default_value = "xmatch-demo")]
+        dir: PathBuf,
+        /// Participants to generate.
+        #[arg(long, default_value_t = 100_000)]
+        participants: usize,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Size your hardware: generate a state of N participants (not timed), then run the
+    /// nightly pipeline twice on it (empty registry, then steady state) and print per-stage
+    /// times, rows per second and peak memory of each run.
+    Bench {
+        #[arg(long, default_value_t = 1_000_000)]
+        participants: usize,
+        /// Workspace directory (default: a fresh one under the system temp directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Partner side: turn a raw source file into keyed tokens with the shared key, so
+    /// only tokens leave the agency. Writes CSV or Parquet by OUT's extension.
+    Tokenize {
+        /// The source schema the input follows (see `xmatch schema`).
+        #[arg(long)]
+        schema: String,
+        /// Raw input file (.csv or .parquet).
+        input: PathBuf,
+        /// Tokenized output file (.csv or .parquet); written only when complete.
+        output: PathBuf,
+        /// The shared key file (its id is read from `<KEY>.id`); default: the
+        /// workspace's key.
+        #[arg(long, value_name = "KEY")]
+        key: Option<PathBuf>,
+    },
+    /// Run one read-only SQL query over the published de-identified snapshot.
+    Query {
+        /// The SQL (tables: see `xmatch tables`).
+        sql: String,
+        #[arg(long, value_enum, default_value_t = QueryFormat::Table)]
+        format: QueryFormat,
+        /// Write to this file instead of stdout (required for parquet).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+    },
+    /// List the tables `query` and the reports can read, with their columns.
+    Tables,
+    /// Reports over the published snapshot.
+    Report {
+        #[command(subcommand)]
+        report: ReportCommand,
+    },
+    /// Breach impact: which persons and which PII an exposed file, dataset, run, time
+    /// window or list of identifiers affects, the 24-hour reporting deadline, and the
+    /// notification list. Every query is recorded in the audit log.
+    #[command(group(clap::ArgGroup::new("exposed").required(true)
+        .args(["file", "sha256", "dataset", "run", "from", "tokens"])))]
+    Breach {
+        /// A copy of a file that was exposed (found on a laptop, a share…).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
+        /// The SHA-256 of an exposed file.
+        #[arg(long, value_name = "HEX")]
+        sha256: Option<String>,
+        /// A dataset exposed in every run (e.g. participants, crosswalk, matches).
+        #[arg(long, value_name = "NAME")]
+        dataset: Option<String>,
+        /// Every file a run wrote.
+        #[arg(long, value_name = "ID")]
+        run: Option<i64>,
+        /// Start of a window in which a system was compromised (RFC 3339 or UTC date).
+        #[arg(long, value_name = "TIME", value_parser = crate::breach::parse_time)]
+        from: Option<chrono::DateTime<chrono::Utc>>,
+        /// End of the window, exclusive (default: now).
+        #[arg(long, value_name = "TIME", requires = "from", value_parser = crate::breach::parse_time)]
+        to: Option<chrono::DateTime<chrono::Utc>>,
+        /// A partner's file of SSNs or 64-hex SSN tokens, one per line (or CSV with a
+        /// `ssn`/`token` header); raw SSNs are tokenized on the fly, never stored.
+        #[arg(long, value_name = "FILE")]
+        tokens: Option<PathBuf>,
+        /// When the breach was discovered (default: now); the deadline is 24 h later.
+        #[arg(long, value_name = "TIME", value_parser = crate::breach::parse_time)]
+        discovered_at: Option<chrono::DateTime<chrono::Utc>>,
+        /// Add temporary IDs and case-management IDs to the notification list (audited).
+        #[arg(long, requires = "reason")]
+        identify: bool,
+        /// Why the identifying list is needed (recorded in the audit log).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Write the notification list as CSV, or the whole impact as JSON.
+        #[arg(long, value_enum)]
+        format: Option<BreachFormat>,
+        /// Where to write --format output (default: stdout, with the summary on stderr).
+        #[arg(long, value_name = "FILE", requires = "format")]
+        out: Option<PathBuf>,
+    },
+    /// Show the source schemas: columns, PII classes, sensitive categories and roles.
+    Schema {
+        /// One source (default: list all sources).
+        name: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ReportCommand {
+    /// WIOA primary indicators (TEGL 10-16) per program with breakdowns, participants
+    /// served and exited, co-enrolment share; small cells suppressed.
+    Performance {
+        #[arg(long, value_name = "PY")]
+        program_year: i32,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+        /// Internal use only: no suppression; written to the secure zone and audited.
+        #[arg(long)]
+        no_suppress: bool,
+    },
+    /// Missouri P13 co-enrolment findings (person key, rule, dates) and counts per rule
+    /// and local area.
+    Coenrollment {
+        /// Only periods that entered in this program year.
+        #[arg(long, value_name = "PY")]
+        program_year: Option<i32>,
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+    /// Rejected rows, identity gaps, insufficient evidence, contradicted self-reports and
+    /// late data entry.
+    DataQuality {
+        #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
+        format: ReportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum ReportFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+impl From<QueryFormat> for crate::report::OutputFormat {
+    fn from(f: QueryFormat) -> Self {
+        use crate::report::OutputFormat as O;
+        match f {
+            QueryFormat::Table => O::Table,
+            QueryFormat::Csv => O::Csv,
+            QueryFormat::Json => O::Json,
+            QueryFormat::Parquet => O::Parquet,
+        }
+    }
+}
+
+impl From<ReportFormat> for crate::report::OutputFormat {
+    fn from(f: ReportFormat) -> Self {
+        use crate::report::OutputFormat as O;
+        match f {
+            ReportFormat::Table => O::Table,
+            ReportFormat::Csv => O::Csv,
+            ReportFormat::Json => O::Json,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum FormatArg {
+    Csv,
+    Parquet,
+    Both,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum BreachFormat {
+    Csv,
+    Json,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Format {
+        match f {
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Parquet => Format::Parquet,
+            FormatArg::Both => Format::Both,
+        }
+    }
+}
+
+pub fn init_logging(filter: Option<&str>) {
+    use tracing_subscriber::EnvFilter;
+    let filter = filter
+        .map(str::to_string)
+        .or_else(|| std::env::var("XMATCH_LOG").ok())
+        // sqlx warns of "slow statements" by printing the whole statement; a bulk insert of
+        // a million rows is slow by design and its text is noise.
+        .unwrap_or_else(|| "warn,sqlx=error".to_string());
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+pub async fn run(cli: Cli) -> Result<()> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    let find = || Workspace::find(cli.workspace.as_deref(), &cwd);
+    match cli.command {
+        Command::Init { dir } => {
+            let dir = dir
+                .or(cli.workspace.clone())
+                .or_else(|| std::env::var_os(workspace::WORKSPACE_ENV).map(PathBuf::from))
+                .unwrap_or(cwd.clone());
+            let report = workspace::init(&dir).await?;
+            println!("{report}");
+        }
+        Command::Generate {
+            participants,
+            seed,
+            out,
+            format,
+        } => {
+            let out = match out {
+                Some(out) => out,
+                None => find()
+                    .context("`generate` writes to the workspace's incoming directory; pass --out DIR to write elsewhere")?
+                    .incoming_dir(),
+            };
+            let catalog = Catalog::builtin()?;
+            let opts = GenerateOptions {
+                participants,
+                seed,
+                out,
+                format: format.into(),
+            };
+            let summary = tokio::task::spawn_blocking(move || generate::generate(&opts, &catalog))
+                .await
+                .context("the generator thread failed")??;
+            println!("{summary}");
+        }
+        Command::Run {
+            pipeline,
+            accept_drop,
+        } => {
+            let ws = find()?;
+            let catalog = Catalog::builtin()?;
+            let path = Pipeline::locate(&pipeline, ws.root())?;
+            let pipeline = Pipeline::load(&path, &catalog)?;
+            let opts = RunOptions {
+                accept_drop,
+                progress: true,
+                ..RunOptions::default()
+            };
+            let summary = crate::pipeline::run(&ws, &pipeline, &opts).await?;
+            println!("{summary}");
+        }
+        Command::Demo {
+            dir,
+            participants,
+            seed,
+        } => {
+            let report = demo::demo(&dir, participants, seed, 1).await?;
+            for run in &report.runs {
+                println!("{run}");
+            }
+            println!(
+                "\nworkspace {} is ready: try `xmatch -w {} schema participants`",
+                report.workspace.display(),
+                report.workspace.display()
+            );
+        }
+        Command::Bench {
+            participants,
+            dir,
+            seed,
+        } => {
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("xmatch-bench-{participants}-{seed}"))
+            });
+            let report = demo::demo(&dir, participants, seed, 2).await?;
+            println!(
+                "generated {} participants in {:.1}s (not counted)\n",
+                report.generated_participants, report.generate_seconds
+            );
+            for (i, run) in report.runs.iter().enumerate() {
+                let label = if i == 0 {
+                    "first run (empty registry)"
+                } else {
+                    "second run (steady state)"
+                };
+                let rows: u64 = run.sources.iter().map(|s| s.read).sum();
+                println!(
+                    "== {label}: {rows} source rows, {:.0} rows/s",
+                    rows as f64 / run.total_seconds()
+                );
+                println!("{run}\n");
+            }
+        }
+        Command::Tokenize {
+            schema,
+            input,
+            output,
+            key,
+        } => {
+            let key = match key {
+                Some(path) => workspace::load_key(&path)?,
+                None => find()
+                    .context("`tokenize` needs the shared key: pass --key FILE or run inside a workspace")?
+                    .load_key()?,
+            };
+            let tokenizer = crate::identity::Tokenizer::new(key.bytes(), key.id());
+            drop(key);
+            let catalog = Catalog::builtin()?;
+            let source = catalog.source(&schema)?.clone();
+            let input = crate::ingest::SourceFile::new(input)?;
+            let today = chrono::Local::now().date_naive();
+            let summary = tokio::task::spawn_blocking(move || {
+                crate::tokenize::tokenize(&input, &output, &source, &tokenizer, today)
+            })
+            .await
+            .context("the tokenize thread failed")??;
+            print!("{summary}");
+        }
+        Command::Query { sql, format, out } => {
+            let ws = find()?;
+            let session = crate::report::LakeSession::open(&ws.lake_dir()).await?;
+            let (schema, batches) = session.query(&sql).await?;
+            crate::report::output::write_result(&schema, &batches, format.into(), out.as_deref())?;
+        }
+        Command::Tables => {
+            let ws = find()?;
+            let session = crate::report::LakeSession::open(&ws.lake_dir()).await?;
+            print!("{}", crate::report::session::render_tables(&session));
+        }
+        Command::Report { report } => {
+            let ws = find()?;
+            crate::report::run_command(&ws, report).await?;
+        }
+        Command::Breach {
+            file,
+            sha256,
+            dataset,
+            run,
+            from,
+            to,
+            tokens,
+            discovered_at,
+            identify,
+            reason,
+            format,
+            out,
+        } => {
+            use crate::breach::{self, Query};
+            let query = if let Some(path) = file {
+                Query::File { path }
+            } else if let Some(h) = sha256 {
+                Query::Sha256(h)
+            } else if let Some(d) = dataset {
+                Query::Dataset(d)
+            } else if let Some(r) = run {
+                Query::Run(r)
+            } else if let Some(from) = from {
+                Query::Window {
+                    from,
+                    to: to.unwrap_or_else(chrono::Utc::now),
+                }
+            } else {
+                Query::Tokens {
+                    path: tokens.expect("clap requires one of the exposure arguments"),
+                }
+            };
+            let ws = find()?;
+            let catalog = Catalog::builtin()?;
+            let store = ws.open_store().await?;
+            let mut opts = breach::Options::new(discovered_at.unwrap_or_else(chrono::Utc::now));
+            opts.identify = identify;
+            opts.reason = reason;
+            let impact = breach::assess(&ws, &store, &catalog, &query, &opts).await?;
+            store.close().await;
+            let rendered = format.map(|f| match f {
+                BreachFormat::Csv => breach::render_csv(&impact),
+                BreachFormat::Json => breach::render_json(&impact) + "\n",
+            });
+            match (rendered, out) {
+                (None, _) => println!("{impact}"),
+                (Some(text), Some(out)) => {
+                    write_private(&out, &text)?;
+                    println!("{impact}");
+                    println!("  written to {}", out.display());
+                }
+                (Some(text), None) => {
+                    eprintln!("{impact}");
+                    print!("{text}");
+                }
+            }
+        }
+        Command::Schema { name } => {
+            let catalog = Catalog::builtin()?;
+            match name {
+                None => print!("{}", crate::schema::render_catalog(&catalog)),
+                Some(name) => print!("{}", crate::schema::render_source(catalog.source(&name)?)),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Writes a notification list readable only by its owner: it names persons.
+fn write_private(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}

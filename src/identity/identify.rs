@@ -1,0 +1,420 @@
+//! From an ingested batch to per-row identity: the keyed token of every rule, the reasons
+//! a field was unusable, the record token, a carried temporary ID, and the generalized
+//! quasi-identifiers (birth year, ZIP3, sex) the de-identified zone keeps.
+//!
+//! Raw batches are normalized here (the normalizers in this module's siblings decide what
+//! is usable); tokenized batches already carry the tokens, which are taken as they are,
+//! after checking they were made under this workspace's key and rule set. Either way the
+//! output has one entry per accepted row, so later stages never care which layout a
+//! source arrived in.
+
+use arrow::array::{Array, AsArray, FixedSizeBinaryArray, Int64Array, StringArray};
+use arrow::datatypes::{DataType, Int64Type};
+use chrono::{Datelike, NaiveDate};
+use rayon::prelude::*;
+
+use crate::ingest::IngestBatch;
+use crate::ingest::layout::{self, Layout};
+use crate::schema::{IdentityRole, SourceSchema};
+
+use super::ids::TempId;
+use super::token::{RULE_SET_VERSION, RULES, Token, Tokenizer};
+use super::{RawIdentity, Reason, Sex, normalize_record};
+
+/// Reason code of a carried temporary ID whose check character does not match (or that
+/// is malformed): the ID is not trusted and the row resolves as if it carried none.
+/// Kept beside [`Reason`] because `Reason` describes the fields tokens are made from.
+pub const TEMP_ID_INVALID: &str = "temp_id_invalid";
+
+/// Rows at or above which a batch is identified on all cores.
+const PARALLEL_ROWS: usize = 4096;
+
+/// The identity of every accepted row of one batch, column-wise.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct IdentifiedBatch {
+    /// `tokens[rule.index()][row]`; `None` when a field of the rule is missing or invalid.
+    pub tokens: [Vec<Option<Token>>; RULES.len()],
+    /// Per row, why identity fields were unusable (empty = clean).
+    pub reasons: Vec<Vec<Reason>>,
+    /// Keyed token of the record-id column (`xmatch/v1/record/<schema>`).
+    pub record_token: Vec<Option<Token>>,
+    /// A carried temporary ID that passed its check character.
+    pub temp_id: Vec<Option<TempId>>,
+    /// A temporary ID was carried but failed its check ([`TEMP_ID_INVALID`]).
+    pub temp_id_invalid: Vec<bool>,
+    pub birth_year: Vec<Option<i32>>,
+    pub zip3: Vec<Option<String>>,
+    pub sex: Vec<Option<Sex>>,
+    /// Last four SSN digits, for rejects files in the secure zone only.
+    pub ssn_last4: Vec<Option<String>>,
+}
+
+/// How often each reason occurred in a batch (or several, with [`ReasonCounts::add`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReasonCounts {
+    /// Indexed by [`Reason::index`].
+    pub by_reason: [u64; Reason::ALL.len()],
+    pub temp_id_invalid: u64,
+}
+
+impl ReasonCounts {
+    pub fn get(&self, r: Reason) -> u64 {
+        self.by_reason[r.index()]
+    }
+
+    pub fn add(&mut self, other: &ReasonCounts) {
+        for (a, b) in self.by_reason.iter_mut().zip(other.by_reason) {
+            *a += b;
+        }
+        self.temp_id_invalid += other.temp_id_invalid;
+    }
+
+    /// `(code, count)` for every non-zero count, in [`Reason::ALL`] order.
+    pub fn nonzero(&self) -> Vec<(&'static str, u64)> {
+        let mut out: Vec<(&'static str, u64)> = Reason::ALL
+            .iter()
+            .map(|r| (r.as_str(), self.get(*r)))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        if self.temp_id_invalid > 0 {
+            out.push((TEMP_ID_INVALID, self.temp_id_invalid));
+        }
+        out
+    }
+}
+
+impl IdentifiedBatch {
+    pub fn len(&self) -> usize {
+        self.reasons.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reasons.is_empty()
+    }
+
+    pub fn reason_counts(&self) -> ReasonCounts {
+        let mut c = ReasonCounts::default();
+        for rs in &self.reasons {
+            for r in rs {
+                c.by_reason[r.index()] += 1;
+            }
+        }
+        c.temp_id_invalid = self.temp_id_invalid.iter().filter(|b| **b).count() as u64;
+        c
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum IdentifyError {
+    #[error("schema `{schema}`: the batch has no column `{column}`")]
+    MissingColumn { schema: String, column: String },
+    #[error("schema `{schema}`: column `{column}` is of type {found}; expected {expected}")]
+    WrongType {
+        schema: String,
+        column: String,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "row {row}: the tokens were made under key `{found}`, but this workspace's key is `{expected}`; tokens under different keys never match"
+    )]
+    KeyMismatch {
+        row: u64,
+        found: String,
+        expected: String,
+    },
+    #[error(
+        "row {row}: the tokens follow rule set version {found}, this xmatch uses version {expected}"
+    )]
+    RuleSetVersion { row: u64, found: i64, expected: u32 },
+}
+
+/// One row's identity, before it is laid out column-wise.
+#[derive(Default)]
+struct RowOut {
+    tokens: [Option<Token>; RULES.len()],
+    reasons: Vec<Reason>,
+    record: Option<Token>,
+    temp: Option<TempId>,
+    temp_invalid: bool,
+    birth_year: Option<i32>,
+    zip3: Option<String>,
+    sex: Option<Sex>,
+    last4: Option<String>,
+}
+
+/// Identifies every accepted row of `batch`. `today` bounds dates of birth (the run's
+/// date, so a rerun of the same day gives the same answer). Uses all cores for large
+/// batches; the output does not depend on how the work was split.
+pub fn identify(
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    layout: Layout,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+) -> Result<IdentifiedBatch, IdentifyError> {
+    let n = batch.batch.num_rows();
+    let rows: Vec<RowOut> = match layout {
+        Layout::Raw => {
+            let cols = RawColumns::new(batch, schema)?;
+            let f = |r: usize| cols.row(r, schema, tokenizer, today);
+            run(n, f)
+        }
+        Layout::Tokenized => {
+            let cols = TokColumns::new(batch, schema, tokenizer)?;
+            let f = |r: usize| cols.row(r);
+            run(n, f)
+        }
+    };
+    Ok(columnar(rows))
+}
+
+fn run(n: usize, f: impl Fn(usize) -> RowOut + Sync + Send) -> Vec<RowOut> {
+    if n >= PARALLEL_ROWS {
+        (0..n).into_par_iter().with_min_len(1024).map(f).collect()
+    } else {
+        (0..n).map(f).collect()
+    }
+}
+
+fn columnar(rows: Vec<RowOut>) -> IdentifiedBatch {
+    let n = rows.len();
+    let mut out = IdentifiedBatch {
+        tokens: std::array::from_fn(|_| Vec::with_capacity(n)),
+        reasons: Vec::with_capacity(n),
+        record_token: Vec::with_capacity(n),
+        temp_id: Vec::with_capacity(n),
+        temp_id_invalid: Vec::with_capacity(n),
+        birth_year: Vec::with_capacity(n),
+        zip3: Vec::with_capacity(n),
+        sex: Vec::with_capacity(n),
+        ssn_last4: Vec::with_capacity(n),
+    };
+    for r in rows {
+        for (col, t) in out.tokens.iter_mut().zip(r.tokens) {
+            col.push(t);
+        }
+        out.reasons.push(r.reasons);
+        out.record_token.push(r.record);
+        out.temp_id.push(r.temp);
+        out.temp_id_invalid.push(r.temp_invalid);
+        out.birth_year.push(r.birth_year);
+        out.zip3.push(r.zip3);
+        out.sex.push(r.sex);
+        out.ssn_last4.push(r.last4);
+    }
+    out
+}
+
+fn string_column<'a>(
+    batch: &'a IngestBatch,
+    schema: &SourceSchema,
+    name: &str,
+) -> Result<Option<&'a StringArray>, IdentifyError> {
+    let Some(a) = batch.batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    a.as_string_opt::<i32>()
+        .map(Some)
+        .ok_or_else(|| IdentifyError::WrongType {
+            schema: schema.name.clone(),
+            column: name.to_string(),
+            found: a.data_type().to_string(),
+            expected: DataType::Utf8.to_string(),
+        })
+}
+
+/// The identity columns of a raw batch; `None` where the schema has no such column.
+struct RawColumns<'a> {
+    ssn: Option<&'a StringArray>,
+    first: Option<&'a StringArray>,
+    last: Option<&'a StringArray>,
+    dob: Option<&'a StringArray>,
+    sex: Option<&'a StringArray>,
+    zip: Option<&'a StringArray>,
+    record: Option<&'a StringArray>,
+    temp: Option<&'a StringArray>,
+}
+
+impl<'a> RawColumns<'a> {
+    fn new(batch: &'a IngestBatch, schema: &SourceSchema) -> Result<RawColumns<'a>, IdentifyError> {
+        let col = |role| -> Result<Option<&'a StringArray>, IdentifyError> {
+            let Some(c) = schema.identity_column(role) else {
+                return Ok(None);
+            };
+            match string_column(batch, schema, &c.name)? {
+                Some(a) => Ok(Some(a)),
+                None => Err(IdentifyError::MissingColumn {
+                    schema: schema.name.clone(),
+                    column: c.name.clone(),
+                }),
+            }
+        };
+        Ok(RawColumns {
+            ssn: col(IdentityRole::Ssn)?,
+            first: col(IdentityRole::FirstName)?,
+            last: col(IdentityRole::LastName)?,
+            dob: col(IdentityRole::Dob)?,
+            sex: col(IdentityRole::Sex)?,
+            zip: col(IdentityRole::Zip)?,
+            record: col(IdentityRole::RecordId)?,
+            temp: col(IdentityRole::TempId)?,
+        })
+    }
+
+    fn row(&self, r: usize, schema: &SourceSchema, tok: &Tokenizer, today: NaiveDate) -> RowOut {
+        // A column the source has but this row leaves empty is `Some("")`, which the
+        // normalizers report as `*_missing`; a column the source lacks is `None`.
+        let get =
+            |a: Option<&'a StringArray>| a.map(|a| if a.is_valid(r) { a.value(r) } else { "" });
+        let raw = RawIdentity {
+            ssn: get(self.ssn),
+            first: get(self.first),
+            last: get(self.last),
+            dob: get(self.dob),
+            sex: get(self.sex),
+            zip: get(self.zip),
+        };
+        let (fields, reasons) = normalize_record(raw, today);
+        let set = tok.tokens(&fields);
+        let (temp, temp_invalid) = match get(self.temp).map(str::trim) {
+            Some(s) if !s.is_empty() => match TempId::parse(s) {
+                Ok(id) => (Some(id), false),
+                Err(_) => (None, true),
+            },
+            _ => (None, false),
+        };
+        let record = get(self.record)
+            .filter(|s| !s.trim().is_empty())
+            .map(|s| tok.record_token(&schema.name, s));
+        let last4 = match &fields.ssn {
+            Some(ssn) => Some(ssn.last4().to_string()),
+            None => raw.ssn.and_then(|s| {
+                let d: Vec<u8> = s.bytes().filter(u8::is_ascii_digit).collect();
+                (d.len() >= 4).then(|| String::from_utf8_lossy(&d[d.len() - 4..]).into_owned())
+            }),
+        };
+        RowOut {
+            tokens: set.tokens,
+            reasons,
+            record,
+            temp,
+            temp_invalid,
+            birth_year: fields.dob.map(|d| d.year()),
+            zip3: fields.zip.as_ref().map(|z| z.zip3_str().to_string()),
+            sex: fields.sex,
+            last4,
+        }
+    }
+}
+
+/// The token columns of a tokenized batch.
+struct TokColumns<'a> {
+    tokens: [Option<&'a FixedSizeBinaryArray>; RULES.len()],
+    record: Option<&'a FixedSizeBinaryArray>,
+    birth_year: Option<&'a Int64Array>,
+    zip3: Option<&'a StringArray>,
+    sex: Option<&'a StringArray>,
+}
+
+impl<'a> TokColumns<'a> {
+    fn new(
+        batch: &'a IngestBatch,
+        schema: &SourceSchema,
+        tokenizer: &Tokenizer,
+    ) -> Result<TokColumns<'a>, IdentifyError> {
+        let wrong = |name: &str, found: &DataType, expected: DataType| IdentifyError::WrongType {
+            schema: schema.name.clone(),
+            column: name.to_string(),
+            found: found.to_string(),
+            expected: expected.to_string(),
+        };
+        let bin = |name: &str| -> Result<Option<&'a FixedSizeBinaryArray>, IdentifyError> {
+            match batch.batch.column_by_name(name) {
+                None => Ok(None),
+                Some(a) => match a.data_type() {
+                    DataType::FixedSizeBinary(32) => Ok(Some(a.as_fixed_size_binary())),
+                    dt => Err(wrong(name, dt, DataType::FixedSizeBinary(32))),
+                },
+            }
+        };
+        let int = |name: &str| -> Result<Option<&'a Int64Array>, IdentifyError> {
+            match batch.batch.column_by_name(name) {
+                None => Ok(None),
+                Some(a) => a
+                    .as_primitive_opt::<Int64Type>()
+                    .map(Some)
+                    .ok_or_else(|| wrong(name, a.data_type(), DataType::Int64)),
+            }
+        };
+        let missing = |name: &str| IdentifyError::MissingColumn {
+            schema: schema.name.clone(),
+            column: name.to_string(),
+        };
+        // Tokens made under another key or rule set look like tokens but never match:
+        // refuse them rather than silently matching nothing.
+        let key_ids =
+            string_column(batch, schema, layout::KEY_ID)?.ok_or_else(|| missing(layout::KEY_ID))?;
+        let versions = int(layout::RULE_SET_VERSION_COL)?
+            .ok_or_else(|| missing(layout::RULE_SET_VERSION_COL))?;
+        for r in 0..batch.batch.num_rows() {
+            let row = batch.rows.get(r).copied().unwrap_or(r as u64 + 1);
+            let key = if key_ids.is_valid(r) {
+                key_ids.value(r)
+            } else {
+                ""
+            };
+            if key != tokenizer.key_id() {
+                return Err(IdentifyError::KeyMismatch {
+                    row,
+                    found: key.to_string(),
+                    expected: tokenizer.key_id().to_string(),
+                });
+            }
+            let v = if versions.is_valid(r) {
+                versions.value(r)
+            } else {
+                -1
+            };
+            if v != RULE_SET_VERSION as i64 {
+                return Err(IdentifyError::RuleSetVersion {
+                    row,
+                    found: v,
+                    expected: RULE_SET_VERSION,
+                });
+            }
+        }
+        let mut tokens = [None; RULES.len()];
+        for rule in RULES {
+            tokens[rule.index()] = bin(&layout::token_column(rule))?;
+        }
+        Ok(TokColumns {
+            tokens,
+            record: bin(layout::TOK_RECORD)?,
+            birth_year: int(layout::BIRTH_YEAR)?,
+            zip3: string_column(batch, schema, layout::ZIP3)?,
+            sex: string_column(batch, schema, layout::SEX)?,
+        })
+    }
+
+    fn row(&self, r: usize) -> RowOut {
+        let tok = |a: Option<&FixedSizeBinaryArray>| -> Option<Token> {
+            let a = a?;
+            a.is_valid(r).then(|| a.value(r).try_into().ok()).flatten()
+        };
+        fn s(a: Option<&StringArray>, r: usize) -> Option<&str> {
+            a.filter(|a| a.is_valid(r)).map(|a| a.value(r))
+        }
+        RowOut {
+            tokens: std::array::from_fn(|i| tok(self.tokens[i])),
+            record: tok(self.record),
+            birth_year: self
+                .birth_year
+                .filter(|a| a.is_valid(r))
+                .and_then(|a| i32::try_from(a.value(r)).ok()),
+            zip3: s(self.zip3, r).map(str::to_string),
+            sex: s(self.sex, r).and_then(super::demo::sex),
+            ..RowOut::default()
+        }
+    }
+}

@@ -1,0 +1,587 @@
+//! Person resolution: every participant row resolves to a stable person, new people get a
+//! `person_key` (and, without an SSN, a temporary ID), and disagreements go to review.
+//!
+//! The rules, in the order they are tried:
+//! 1. A valid SSN token finds its person. Rows sharing one SSN token are one person.
+//!    An SSN not seen before is attached to the person the row's temporary ID, record id
+//!    or (unique) strong name+DOB token names, when that person has no SSN yet: that is
+//!    "a person with a temporary ID later supplies an SSN". When the temporary ID or record
+//!    id names a person without an SSN while the SSN already belongs to someone else, the
+//!    two are merged by a pointer (never by deleting).
+//! 2. Without a valid SSN: a carried temporary ID (its check character already verified),
+//!    else the record id the case-management system gave the row, else a strong name+DOB
+//!    token that names exactly one person.
+//! 3. Otherwise a new person with a new temporary ID; rows without SSN that share a
+//!    record id or name+DOB token become one new person.
+//!
+//! Whenever identifiers point at two different people that both have an SSN, nothing is
+//! linked: the pair goes to the review queue for a person to decide.
+//!
+//! Resolution never depends on row order: rows are grouped by content, and the only
+//! order-sensitive step (allocating new ids) walks groups in token order.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use super::ids::{IdError, PersonKey, TempId};
+use super::token::{Rule, Token};
+
+/// Internal person id: compact, never leaves the store and the lineage person sets.
+pub type PersonId = i64;
+
+/// `person_tokens.rule` value of a record-id token (case-management or agency record).
+pub const RECORD_RULE: i32 = 100;
+
+/// Which identifiers one participant row carries (already normalized and tokenized).
+#[derive(Debug, Clone, Default)]
+pub struct RowIdentity {
+    pub ssn: Option<Token>,
+    pub name_dob: Option<Token>,
+    /// Every token of the row, by rule, to remember for the person.
+    pub tokens: Vec<(Rule, Token)>,
+    pub record: Option<Token>,
+    pub temp_id: Option<TempId>,
+}
+
+#[derive(Debug, Clone)]
+struct Person {
+    key: PersonKey,
+    merged_into: Option<PersonId>,
+}
+
+/// The registry as loaded from the store, plus what this run adds.
+#[derive(Debug, Default, Clone)]
+pub struct Registry {
+    persons: HashMap<PersonId, Person>,
+    /// `(rule, token)` → persons holding it (name tokens may be shared).
+    tokens: HashMap<(i32, Token), Vec<PersonId>>,
+    temp_ids: HashMap<TempId, PersonId>,
+    keys: HashSet<PersonKey>,
+    /// Review pairs already queued, so a rerun does not report them as new.
+    known_reviews: HashSet<(String, PersonId, PersonId)>,
+    next_id: PersonId,
+}
+
+/// A review-queue entry: two persons whose identifiers disagree.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Review {
+    pub kind: &'static str,
+    pub person_a: PersonId,
+    pub person_b: PersonId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Merge {
+    pub from: PersonId,
+    pub into: PersonId,
+    pub reason: &'static str,
+}
+
+/// What a resolution adds to the registry; the pipeline commits it with the run.
+#[derive(Debug, Default, Clone)]
+pub struct Changes {
+    pub new_persons: Vec<(PersonId, PersonKey)>,
+    pub new_tokens: Vec<(i32, Token, PersonId)>,
+    pub new_temp_ids: Vec<(TempId, PersonId)>,
+    pub merges: Vec<Merge>,
+    pub reviews: Vec<Review>,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ResolveStats {
+    pub rows: u64,
+    pub persons: u64,
+    pub new_persons: u64,
+    pub new_temp_ids: u64,
+    /// Persons known only by a temporary ID who now supplied an SSN.
+    pub ssn_linked: u64,
+    pub merges: u64,
+    pub reviews: u64,
+}
+
+#[derive(Debug)]
+pub struct Resolution {
+    /// The surviving person of each input row.
+    pub person_of_row: Vec<PersonId>,
+    pub changes: Changes,
+    pub stats: ResolveStats,
+}
+
+impl Registry {
+    /// Builds the in-memory registry from the store's rows.
+    pub fn from_rows(
+        persons: impl IntoIterator<Item = (PersonId, String, Option<PersonId>)>,
+        tokens: impl IntoIterator<Item = (i32, Token, PersonId)>,
+        temp_ids: impl IntoIterator<Item = (String, PersonId)>,
+    ) -> Result<Registry, IdError> {
+        let mut reg = Registry::default();
+        for (id, key, merged_into) in persons {
+            let key = PersonKey::parse(&key)?;
+            reg.keys.insert(key.clone());
+            reg.persons.insert(id, Person { key, merged_into });
+            reg.next_id = reg.next_id.max(id);
+        }
+        reg.next_id += 1;
+        for (rule, token, person) in tokens {
+            reg.tokens.entry((rule, token)).or_default().push(person);
+        }
+        for (t, person) in temp_ids {
+            reg.temp_ids.insert(TempId::parse(&t)?, person);
+        }
+        Ok(reg)
+    }
+
+    /// Adds the review pairs already in the queue.
+    pub fn with_reviews(
+        mut self,
+        reviews: impl IntoIterator<Item = (String, PersonId, PersonId)>,
+    ) -> Registry {
+        self.known_reviews.extend(reviews);
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.persons.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.persons.is_empty()
+    }
+
+    /// Follows merge pointers to the surviving person.
+    pub fn survivor(&self, mut id: PersonId) -> PersonId {
+        while let Some(next) = self.persons.get(&id).and_then(|p| p.merged_into) {
+            id = next;
+        }
+        id
+    }
+
+    pub fn person_key(&self, id: PersonId) -> Option<&PersonKey> {
+        self.persons.get(&self.survivor(id)).map(|p| &p.key)
+    }
+
+    /// Every stored `(rule, token, person)` (person as stored, not yet followed to its
+    /// survivor).
+    pub fn token_entries(&self) -> impl Iterator<Item = (i32, Token, PersonId)> + '_ {
+        self.tokens
+            .iter()
+            .flat_map(|((rule, token), ps)| ps.iter().map(move |&p| (*rule, *token, p)))
+    }
+
+    /// Surviving persons holding `(rule, token)`, deduplicated and sorted.
+    pub fn holders(&self, rule: i32, token: &Token) -> Vec<PersonId> {
+        let mut out: Vec<PersonId> = self
+            .tokens
+            .get(&(rule, *token))
+            .map(|v| v.iter().map(|&p| self.survivor(p)).collect())
+            .unwrap_or_default();
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+
+    fn ssn_holder(&self, token: &Token) -> Option<PersonId> {
+        self.holders(Rule::Ssn.index() as i32, token)
+            .first()
+            .copied()
+    }
+
+    /// Surviving persons that hold an SSN token.
+    pub fn persons_with_ssn(&self) -> HashSet<PersonId> {
+        let ssn = Rule::Ssn.index() as i32;
+        self.tokens
+            .iter()
+            .filter(|((rule, _), _)| *rule == ssn)
+            .flat_map(|(_, ps)| ps.iter().map(|&p| self.survivor(p)))
+            .collect()
+    }
+
+    /// Temporary IDs by surviving person (all of them, for secure-zone files).
+    pub fn temp_ids_by_person(&self) -> HashMap<PersonId, Vec<&TempId>> {
+        let mut out: HashMap<PersonId, Vec<&TempId>> = HashMap::new();
+        for (t, p) in &self.temp_ids {
+            out.entry(self.survivor(*p)).or_default().push(t);
+        }
+        out
+    }
+
+    /// Resolves participant rows, updating this registry in memory and returning what
+    /// changed so the caller can commit it.
+    pub fn resolve(&mut self, rows: &[RowIdentity]) -> Result<Resolution, IdError> {
+        Resolver::new(self, rows).run()
+    }
+
+    fn new_person(&mut self, changes: &mut Changes) -> Result<PersonId, IdError> {
+        let key = loop {
+            let k = PersonKey::generate()?;
+            // 55 random bits: a collision is astronomically rare, but cheap to rule out.
+            if self.keys.insert(k.clone()) {
+                break k;
+            }
+        };
+        let id = self.next_id;
+        self.next_id += 1;
+        self.persons.insert(
+            id,
+            Person {
+                key: key.clone(),
+                merged_into: None,
+            },
+        );
+        changes.new_persons.push((id, key));
+        Ok(id)
+    }
+
+    fn new_temp_id(&mut self, person: PersonId, changes: &mut Changes) -> Result<(), IdError> {
+        let t = loop {
+            let t = TempId::generate()?;
+            if !self.temp_ids.contains_key(&t) {
+                break t;
+            }
+        };
+        self.temp_ids.insert(t.clone(), person);
+        changes.new_temp_ids.push((t, person));
+        Ok(())
+    }
+
+    fn merge(
+        &mut self,
+        from: PersonId,
+        into: PersonId,
+        reason: &'static str,
+        changes: &mut Changes,
+    ) {
+        let (from, into) = (self.survivor(from), self.survivor(into));
+        if from == into {
+            return;
+        }
+        if let Some(p) = self.persons.get_mut(&from) {
+            p.merged_into = Some(into);
+        }
+        changes.merges.push(Merge { from, into, reason });
+    }
+
+    fn add_token(&mut self, rule: i32, token: Token, person: PersonId, changes: &mut Changes) {
+        let holders = self.tokens.entry((rule, token)).or_default();
+        if !holders.contains(&person) {
+            holders.push(person);
+            changes.new_tokens.push((rule, token, person));
+        }
+    }
+}
+
+/// What a group of rows is resolved to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Known(PersonId),
+    /// A new person to be allocated for SSN group `n`.
+    NewSsn(usize),
+}
+
+struct Resolver<'a> {
+    reg: &'a mut Registry,
+    rows: &'a [RowIdentity],
+    changes: Changes,
+    stats: ResolveStats,
+    with_ssn: HashSet<PersonId>,
+    reviews: BTreeSet<Review>,
+}
+
+impl<'a> Resolver<'a> {
+    fn new(reg: &'a mut Registry, rows: &'a [RowIdentity]) -> Self {
+        let with_ssn = reg.persons_with_ssn();
+        Resolver {
+            reg,
+            rows,
+            changes: Changes::default(),
+            stats: ResolveStats {
+                rows: rows.len() as u64,
+                ..Default::default()
+            },
+            with_ssn,
+            reviews: BTreeSet::new(),
+        }
+    }
+
+    fn review(&mut self, kind: &'static str, a: PersonId, b: PersonId) {
+        let (a, b) = (self.reg.survivor(a), self.reg.survivor(b));
+        if a != b {
+            self.reviews.insert(Review {
+                kind,
+                person_a: a.min(b),
+                person_b: a.max(b),
+            });
+        }
+    }
+
+    /// Persons a row's temporary ID or record id names, temp ID first.
+    fn named_by_row(&self, row: &RowIdentity) -> Vec<PersonId> {
+        let mut out = Vec::new();
+        if let Some(p) = row.temp_id.as_ref().and_then(|t| self.reg.temp_ids.get(t)) {
+            out.push(self.reg.survivor(*p));
+        }
+        if let Some(rec) = &row.record {
+            out.extend(self.reg.holders(RECORD_RULE, rec));
+        }
+        out
+    }
+
+    fn run(mut self) -> Result<Resolution, IdError> {
+        let rows = self.rows;
+        let mut person_of_row: Vec<Option<PersonId>> = vec![None; rows.len()];
+
+        // 1. SSN groups, in token order.
+        let mut groups: BTreeMap<Token, Vec<usize>> = BTreeMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            if let Some(t) = r.ssn {
+                groups.entry(t).or_default().push(i);
+            }
+        }
+        let groups: Vec<(Token, Vec<usize>)> = groups.into_iter().collect();
+        let mut targets = Vec::with_capacity(groups.len());
+        // Reviews between a new SSN group (no person yet) and an existing person.
+        let mut deferred: Vec<(usize, PersonId)> = Vec::new();
+        for (g, (ssn, members)) in groups.iter().enumerate() {
+            let named: BTreeSet<PersonId> = members
+                .iter()
+                .flat_map(|&i| self.named_by_row(&rows[i]))
+                .collect();
+            let target = if let Some(p) = self.reg.ssn_holder(ssn) {
+                for q in named.into_iter().filter(|&q| q != p) {
+                    if self.with_ssn.contains(&q) {
+                        self.review("record_or_temp_id_names_other_ssn", p, q);
+                    } else {
+                        // The temporary-ID person turns out to be a known SSN holder.
+                        self.reg
+                            .merge(q, p, "ssn_of_known_person", &mut self.changes);
+                    }
+                }
+                Target::Known(p)
+            } else {
+                let (without, with): (Vec<PersonId>, Vec<PersonId>) =
+                    named.into_iter().partition(|q| !self.with_ssn.contains(q));
+                let mut candidate = without.first().copied();
+                deferred.extend(with.iter().map(|&q| (g, q)));
+                if candidate.is_none() && with.is_empty() {
+                    // A unique strong name+DOB token naming a person without an SSN.
+                    let by_name: BTreeSet<PersonId> = members
+                        .iter()
+                        .filter_map(|&i| rows[i].name_dob)
+                        .flat_map(|t| self.reg.holders(Rule::NameDob.index() as i32, &t))
+                        .collect();
+                    if by_name.len() == 1 {
+                        let q = *by_name.first().expect("one element");
+                        if !self.with_ssn.contains(&q) {
+                            candidate = Some(q);
+                        }
+                    }
+                }
+                for &extra in without.iter().skip(1) {
+                    if let Some(c) = candidate {
+                        self.reg
+                            .merge(extra, c, "same_ssn_supplied", &mut self.changes);
+                    }
+                }
+                match candidate {
+                    Some(q) => {
+                        self.stats.ssn_linked += 1;
+                        self.with_ssn.insert(q);
+                        Target::Known(q)
+                    }
+                    None => Target::NewSsn(g),
+                }
+            };
+            targets.push(target);
+        }
+        let mut group_person = Vec::with_capacity(groups.len());
+        for (g, target) in targets.into_iter().enumerate() {
+            let p = match target {
+                Target::Known(p) => self.reg.survivor(p),
+                Target::NewSsn(_) => {
+                    let p = self.reg.new_person(&mut self.changes)?;
+                    self.with_ssn.insert(p);
+                    p
+                }
+            };
+            for &i in &groups[g].1 {
+                person_of_row[i] = Some(p);
+            }
+            group_person.push(p);
+        }
+        for (g, q) in deferred {
+            self.review("record_or_temp_id_names_other_ssn", group_person[g], q);
+        }
+
+        // Name+DOB tokens held by this batch's SSN groups count as candidates too.
+        let mut batch_name: HashMap<Token, BTreeSet<PersonId>> = HashMap::new();
+        for (i, r) in rows.iter().enumerate() {
+            if let (Some(p), Some(t)) = (person_of_row[i], r.name_dob) {
+                batch_name.entry(t).or_default().insert(p);
+            }
+        }
+
+        // 2. Rows without a valid SSN.
+        let mut unresolved = Vec::new();
+        for (i, r) in rows.iter().enumerate() {
+            if r.ssn.is_some() {
+                continue;
+            }
+            if let Some(&p) = self.named_by_row(r).first() {
+                person_of_row[i] = Some(p);
+                continue;
+            }
+            if let Some(t) = r.name_dob {
+                let mut cands: BTreeSet<PersonId> = self
+                    .reg
+                    .holders(Rule::NameDob.index() as i32, &t)
+                    .into_iter()
+                    .collect();
+                cands.extend(batch_name.get(&t).into_iter().flatten().copied());
+                let cands: BTreeSet<PersonId> =
+                    cands.into_iter().map(|p| self.reg.survivor(p)).collect();
+                if cands.len() == 1 {
+                    person_of_row[i] = cands.first().copied();
+                    continue;
+                }
+            }
+            unresolved.push(i);
+        }
+
+        // 3. New persons for the rest: rows sharing a record id or name+DOB token are one.
+        let mut uf = UnionFind::new(unresolved.len());
+        let mut first_by_key: HashMap<(u8, Token), usize> = HashMap::new();
+        for (k, &i) in unresolved.iter().enumerate() {
+            for key in [
+                rows[i].record.map(|t| (0u8, t)),
+                rows[i].name_dob.map(|t| (1u8, t)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                match first_by_key.get(&key) {
+                    Some(&other) => uf.union(k, other),
+                    None => {
+                        first_by_key.insert(key, k);
+                    }
+                }
+            }
+        }
+        // Allocate in content order so ids do not depend on row order.
+        let mut components: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+        for (k, &row) in unresolved.iter().enumerate() {
+            components.entry(uf.find(k)).or_default().push(row);
+        }
+        let mut ordered: Vec<(Vec<Token>, Vec<usize>)> = components
+            .into_values()
+            .map(|members| {
+                let mut keys: Vec<Token> = members
+                    .iter()
+                    .flat_map(|&i| [rows[i].record, rows[i].name_dob])
+                    .flatten()
+                    .collect();
+                keys.sort_unstable();
+                (keys, members)
+            })
+            .collect();
+        ordered.sort();
+        for (_, members) in ordered {
+            let p = self.reg.new_person(&mut self.changes)?;
+            self.reg.new_temp_id(p, &mut self.changes)?;
+            for i in members {
+                person_of_row[i] = Some(p);
+            }
+        }
+
+        // Remember every token of every row for its person.
+        for (i, r) in rows.iter().enumerate() {
+            let p = person_of_row[i].expect("every row is resolved");
+            for &(rule, token) in &r.tokens {
+                if rule == Rule::Ssn
+                    && self
+                        .reg
+                        .ssn_holder(&token)
+                        .is_some_and(|h| h != self.reg.survivor(p))
+                {
+                    continue;
+                }
+                self.reg
+                    .add_token(rule.index() as i32, token, p, &mut self.changes);
+            }
+            if let Some(rec) = r.record {
+                self.reg.add_token(RECORD_RULE, rec, p, &mut self.changes);
+            }
+        }
+
+        // Different SSN holders sharing a strong name+DOB token: a typo'd SSN, or two
+        // people with one name and birthday. Either way a person decides.
+        let name_rule = Rule::NameDob.index() as i32;
+        let mut seen_tokens = BTreeSet::new();
+        for r in rows {
+            if let Some(t) = r.name_dob
+                && seen_tokens.insert(t)
+            {
+                let holders: Vec<PersonId> = self
+                    .reg
+                    .holders(name_rule, &t)
+                    .into_iter()
+                    .filter(|p| self.with_ssn.contains(p))
+                    .collect();
+                for a in 0..holders.len() {
+                    for b in a + 1..holders.len() {
+                        self.review("name_dob_shared_by_ssns", holders[a], holders[b]);
+                    }
+                }
+            }
+        }
+
+        let person_of_row: Vec<PersonId> = person_of_row
+            .into_iter()
+            .map(|p| self.reg.survivor(p.expect("every row is resolved")))
+            .collect();
+        let known = &self.reg.known_reviews;
+        self.changes.reviews = self
+            .reviews
+            .into_iter()
+            .filter(|r| !known.contains(&(r.kind.to_string(), r.person_a, r.person_b)))
+            .collect();
+        for r in &self.changes.reviews {
+            self.reg
+                .known_reviews
+                .insert((r.kind.to_string(), r.person_a, r.person_b));
+        }
+        self.stats.persons = person_of_row.iter().collect::<HashSet<_>>().len() as u64;
+        self.stats.new_persons = self.changes.new_persons.len() as u64;
+        self.stats.new_temp_ids = self.changes.new_temp_ids.len() as u64;
+        self.stats.merges = self.changes.merges.len() as u64;
+        self.stats.reviews = self.changes.reviews.len() as u64;
+        Ok(Resolution {
+            person_of_row,
+            changes: self.changes,
+            stats: self.stats,
+        })
+    }
+}
+
+struct UnionFind(Vec<usize>);
+
+impl UnionFind {
+    fn new(n: usize) -> Self {
+        UnionFind((0..n).collect())
+    }
+
+    fn find(&mut self, mut x: usize) -> usize {
+        while self.0[x] != x {
+            self.0[x] = self.0[self.0[x]];
+            x = self.0[x];
+        }
+        x
+    }
+
+    fn union(&mut self, a: usize, b: usize) {
+        let (ra, rb) = (self.find(a), self.find(b));
+        if ra != rb {
+            // The smaller root wins, so the result does not depend on call order.
+            let (lo, hi) = (ra.min(rb), ra.max(rb));
+            self.0[hi] = lo;
+        }
+    }
+}

@@ -1,0 +1,23 @@
+//! The `xmatch` binary: everything it does is in the library; errors become one line on
+//! stderr and a non-zero exit.
+
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = xmatch::cli::Cli::parse();
+    xmatch::cli::init_logging(cli.log.as_deref());
+    match xmatch::cli::run(cli).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // One line: the chain of causes, outermost first.
+            let msg = err
+                .chain()
+                .map(|c| c.to_string())
+                .collect::<Vec<_>>()
+                .join(": ");
+            eprintln!("xmatch: error: {msg}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! Pipeline files (`pipelines/*.toml`): which sources to read, how to match, the evidence
+//! window, the guard rails and the schedule. A broken file is refused at load with a
+//! message naming the file and the field.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::identity::token::Rule;
+use crate::link::evidence::Window;
+use crate::schema::{Catalog, SourceKind};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{path}: {field}: {problem}")]
+    Field {
+        path: PathBuf,
+        field: String,
+        problem: String,
+    },
+    #[error("no pipeline `{name}`: looked for {tried}")]
+    NotFound { name: String, tried: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Cron expression, six fields, seconds first.
+    pub schedule: Option<String>,
+    /// IANA time zone of the schedule (default UTC).
+    pub timezone: Option<String>,
+    pub sources: Vec<SourceConfig>,
+    #[serde(default, rename = "match")]
+    pub matching: MatchConfig,
+    #[serde(default)]
+    pub evidence: Window,
+    #[serde(default)]
+    pub guard: Guard,
+    /// The file it was loaded from.
+    #[serde(skip)]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    pub name: String,
+    pub schema: String,
+    /// Relative to the workspace root; may be a glob (`*`, `?`).
+    pub path: String,
+    pub format: Option<FileFormatName>,
+    #[serde(default)]
+    pub tokenized: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileFormatName {
+    Csv,
+    Parquet,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MatchConfig {
+    pub passes: Vec<String>,
+}
+
+impl Default for MatchConfig {
+    fn default() -> Self {
+        MatchConfig {
+            passes: ["ssn", "name_dob", "name_dob_zip3", "name_init_sex_dob"]
+                .map(String::from)
+                .to_vec(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Guard {
+    /// Largest tolerated share of rows lost against the previous successful run.
+    pub max_row_drop: f64,
+}
+
+impl Default for Guard {
+    fn default() -> Self {
+        Guard { max_row_drop: 0.20 }
+    }
+}
+
+impl Pipeline {
+    /// Finds a pipeline by file path, or by name in the workspace's `pipelines/` folder.
+    pub fn locate(name_or_path: &str, workspace_root: &Path) -> Result<PathBuf, ConfigError> {
+        let direct = PathBuf::from(name_or_path);
+        let candidates = [
+            direct.clone(),
+            workspace_root
+                .join("pipelines")
+                .join(format!("{name_or_path}.toml")),
+            workspace_root.join("pipelines").join(name_or_path),
+        ];
+        candidates
+            .iter()
+            .find(|p| p.is_file())
+            .cloned()
+            .ok_or_else(|| ConfigError::NotFound {
+                name: name_or_path.to_string(),
+                tried: candidates
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })
+    }
+
+    pub fn load(path: &Path, catalog: &Catalog) -> Result<Pipeline, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Pipeline::parse(&text, path, catalog)
+    }
+
+    pub fn parse(text: &str, path: &Path, catalog: &Catalog) -> Result<Pipeline, ConfigError> {
+        let mut p: Pipeline = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().replace('\n', " ").trim().to_string(),
+        })?;
+        p.file = path.to_path_buf();
+        p.validate(catalog)?;
+        Ok(p)
+    }
+
+    fn field_err(&self, field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+        ConfigError::Field {
+            path: self.file.clone(),
+            field: field.into(),
+            problem: problem.into(),
+        }
+    }
+
+    fn validate(&self, catalog: &Catalog) -> Result<(), ConfigError> {
+        let mut names = std::collections::HashSet::new();
+        let mut participants = 0;
+        for (i, s) in self.sources.iter().enumerate() {
+            let field = |f: &str| format!("sources[{i}].{f}");
+            if !names.insert(s.name.as_str()) {
+                return Err(self.field_err(field("name"), format!("`{}` is used twice", s.name)));
+            }
+            let schema = catalog
+                .source(&s.schema)
+                .map_err(|e| self.field_err(field("schema"), e.to_string()))?;
+            if schema.kind == SourceKind::Participants {
+                participants += 1;
+            }
+            if s.path.trim().is_empty() {
+                return Err(self.field_err(field("path"), "is empty"));
+            }
+        }
+        if participants != 1 {
+            return Err(self.field_err(
+                "sources",
+                format!(
+                    "needs exactly one source with the participants schema, found {participants}"
+                ),
+            ));
+        }
+        self.passes()?;
+        if !(0.0..=1.0).contains(&self.guard.max_row_drop) {
+            return Err(self.field_err("guard.max_row_drop", "is a share between 0 and 1"));
+        }
+        if let Some(cron) = &self.schedule {
+            let fields = cron.split_whitespace().count();
+            if fields != 6 {
+                return Err(self.field_err(
+                    "schedule",
+                    format!("a cron expression has six fields (seconds first); found {fields}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The match passes as token rules.
+    pub fn passes(&self) -> Result<Vec<Rule>, ConfigError> {
+        if self.matching.passes.is_empty() {
+            return Err(self.field_err("match.passes", "lists no pass"));
+        }
+        self.matching
+            .passes
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                Rule::from_name(p).ok_or_else(|| {
+                    self.field_err(
+                        format!("match.passes[{i}]"),
+                        format!(
+                            "unknown rule `{p}` (known: {})",
+                            crate::identity::token::RULES.map(|r| r.name()).join(", ")
+                        ),
+                    )
+                })
+            })
+            .collect()
+    }
+}
+
+/// The pipeline files shipped with xmatch; `init` copies them into the workspace.
+pub const SHIPPED: &[(&str, &str)] = &[(
+    "nightly-crossmatch.toml",
+    include_str!("../../pipelines/nightly-crossmatch.toml"),
+)];

@@ -1,0 +1,576 @@
+//! The files a run writes, in both zones. Each writer states its columns once, with what
+//! lineage records of them (PII class, sensitive category), through [`Table`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Builder, Int32Array, Int64Array,
+    RecordBatch, StringArray, UInt64Array,
+};
+use arrow::datatypes::{Field, Schema};
+use chrono::NaiveDate;
+
+use super::run::RunError;
+use crate::deid::{date32, program_year};
+use crate::identity::registry::PersonId;
+use crate::ingest::Reject;
+use crate::lake::{ColumnMeta, DatasetMeta, Snapshot};
+use crate::link::evidence::{EvidenceFacts, Statuses, Verdict};
+use crate::link::wages::{Outcomes, WageRow};
+use crate::schema::{ColumnType, PiiClass, SourceSchema};
+
+/// A participant period as the link stage and the outputs need it.
+pub(super) struct Period {
+    pub person: PersonId,
+    pub entry: NaiveDate,
+    pub exit: Option<NaiveDate>,
+    pub reported: Statuses,
+}
+
+/// Evidence rows, column by column.
+#[derive(Default)]
+pub(super) struct EvidenceRows {
+    pub person: Vec<PersonId>,
+    pub period: Vec<usize>,
+    pub source: Vec<String>,
+    pub facts: Vec<EvidenceFacts>,
+    pub pass: Vec<&'static str>,
+    pub verdict: Vec<Verdict>,
+}
+
+/// Which agency record was linked to whom, by which pass: the secure-zone trail an auditor
+/// follows from an evidence row back to the agency's own record.
+#[derive(Default)]
+pub(super) struct MatchRows {
+    pub record_id: Vec<Option<String>>,
+    pub row: Vec<u64>,
+    pub person: Vec<PersonId>,
+    pub pass: Vec<&'static str>,
+}
+
+/// The name of the internal person-id column the lake turns into a file's person set and
+/// drops before writing.
+const PERSON_ID: &str = "person_id";
+
+/// Columns of one output with their lineage metadata.
+pub(super) struct Table {
+    what: &'static str,
+    fields: Vec<Field>,
+    arrays: Vec<ArrayRef>,
+    meta: Vec<ColumnMeta>,
+    person_ids: bool,
+}
+
+impl Table {
+    pub fn new(what: &'static str) -> Table {
+        Table {
+            what,
+            fields: Vec::new(),
+            arrays: Vec::new(),
+            meta: Vec::new(),
+            person_ids: false,
+        }
+    }
+
+    pub fn col(
+        mut self,
+        name: &str,
+        array: ArrayRef,
+        pii: PiiClass,
+        sensitive: Option<&str>,
+    ) -> Table {
+        self.fields
+            .push(Field::new(name, array.data_type().clone(), true));
+        self.arrays.push(array);
+        self.meta.push(ColumnMeta::new(name, pii, sensitive));
+        self
+    }
+
+    /// A column that identifies nobody and reveals nothing sensitive.
+    pub fn plain(self, name: &str, array: ArrayRef) -> Table {
+        self.col(name, array, PiiClass::None, None)
+    }
+
+    /// A non-identifying column that reveals a sensitive category.
+    pub fn sensitive(self, name: &str, array: ArrayRef, category: Option<&str>) -> Table {
+        self.col(name, array, PiiClass::None, category)
+    }
+
+    /// The pseudonymous `person_key`: not a direct identifier, but it singles a person out.
+    pub fn person_key(self, array: ArrayRef) -> Table {
+        self.col("person_key", array, PiiClass::Quasi, None)
+    }
+
+    /// Internal person ids, for the file's lineage person set (never written).
+    pub fn person_ids(mut self, ids: impl IntoIterator<Item = PersonId>) -> Table {
+        let array: ArrayRef = Arc::new(ids.into_iter().collect::<Int64Array>());
+        self.fields
+            .push(Field::new(PERSON_ID, array.data_type().clone(), false));
+        self.arrays.push(array);
+        self.person_ids = true;
+        self
+    }
+
+    pub fn build(self) -> Result<(RecordBatch, DatasetMeta), RunError> {
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(self.fields)), self.arrays).map_err(
+            |source| RunError::Arrow {
+                what: self.what.to_string(),
+                source,
+            },
+        )?;
+        let meta = DatasetMeta {
+            columns: self.meta,
+            person_id_column: self.person_ids.then(|| PERSON_ID.to_string()),
+        };
+        Ok((batch, meta))
+    }
+}
+
+fn strings<'s>(values: impl IntoIterator<Item = Option<&'s str>>) -> ArrayRef {
+    Arc::new(values.into_iter().collect::<StringArray>())
+}
+
+fn bools(values: impl IntoIterator<Item = Option<bool>>) -> ArrayRef {
+    Arc::new(values.into_iter().collect::<BooleanArray>())
+}
+
+fn dates(values: impl IntoIterator<Item = Option<NaiveDate>>) -> ArrayRef {
+    Arc::new(
+        values
+            .into_iter()
+            .map(|d| d.map(date32))
+            .collect::<Date32Array>(),
+    )
+}
+
+fn years(values: impl IntoIterator<Item = i32>) -> ArrayRef {
+    Arc::new(values.into_iter().map(Some).collect::<Int32Array>())
+}
+
+fn money(cents: impl IntoIterator<Item = Option<i64>>) -> Result<ArrayRef, RunError> {
+    let mut b = Decimal128Builder::new()
+        .with_precision_and_scale(14, 2)
+        .map_err(|source| RunError::Arrow {
+            what: "wages".into(),
+            source,
+        })?;
+    for c in cents {
+        b.append_option(c.map(i128::from));
+    }
+    Ok(Arc::new(b.finish()))
+}
+
+/// Splits a batch into slices the Parquet writer takes comfortably.
+fn chunks(batch: &RecordBatch) -> Vec<RecordBatch> {
+    const ROWS: usize = 1 << 17;
+    (0..batch.num_rows())
+        .step_by(ROWS)
+        .map(|o| batch.slice(o, ROWS.min(batch.num_rows() - o)))
+        .collect()
+}
+
+/// The lineage metadata of a de-identified column, from the schema column it comes from.
+fn deid_column_meta(schema: &SourceSchema, name: &str) -> ColumnMeta {
+    match name {
+        "birth_year" | "age_at_entry" | "zip3" => ColumnMeta::new(name, PiiClass::Quasi, None),
+        _ => match schema.column(name) {
+            Some(c) => ColumnMeta::new(name, c.pii, c.sensitive.as_deref()),
+            None => ColumnMeta::plain(name),
+        },
+    }
+}
+
+/// `participants/program_year=…`: the de-identified participant periods (columns as the
+/// schema's `deid` rules say) with verified statuses, disagreement flags and outcomes.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn participants(
+    snapshot: &mut Snapshot,
+    schema: &SourceSchema,
+    deid: RecordBatch,
+    persons: &[PersonId],
+    has_ssn: &[bool],
+    periods: &[Period],
+    verified: &[Statuses],
+    outcomes: &[Option<Outcomes>],
+) -> Result<(), RunError> {
+    let mut t = Table::new("participants");
+    for (i, f) in deid.schema().fields().iter().enumerate() {
+        let meta = if f.name() == "person_key" {
+            ColumnMeta::new("person_key", PiiClass::Quasi, None)
+        } else {
+            deid_column_meta(schema, f.name())
+        };
+        t = t.col(
+            f.name(),
+            deid.column(i).clone(),
+            meta.pii,
+            meta.sensitive.as_deref(),
+        );
+    }
+    t = t.plain("has_ssn", bools(has_ssn.iter().map(|&b| Some(b))));
+    type Status = (&'static str, &'static str, fn(&Statuses) -> bool);
+    let statuses: [Status; 4] = [
+        ("snap", "public_assistance", |s| s.snap),
+        ("tanf", "public_assistance", |s| s.tanf),
+        ("ui_claimant", "ui_receipt", |s| s.ui_claimant),
+        ("taa", "ui_receipt", |s| s.taa),
+    ];
+    for (name, cat, get) in statuses {
+        t = t
+            .sensitive(
+                &format!("verified_{name}"),
+                bools(verified.iter().map(|v| Some(get(v)))),
+                Some(cat),
+            )
+            .sensitive(
+                &format!("{name}_status_disagrees"),
+                bools(
+                    verified
+                        .iter()
+                        .zip(periods)
+                        .map(|(v, p)| Some(get(v) != get(&p.reported))),
+                ),
+                Some(cat),
+            );
+    }
+    for k in 0..4 {
+        t = t
+            .sensitive(
+                &format!("employed_q{}", k + 1),
+                bools(outcomes.iter().map(|o| o.and_then(|o| o.employed[k]))),
+                Some("financial"),
+            )
+            .sensitive(
+                &format!("wages_q{}", k + 1),
+                money(outcomes.iter().map(|o| o.and_then(|o| o.wages_cents[k])))?,
+                Some("financial"),
+            );
+    }
+    let (batch, meta) = t
+        .sensitive(
+            "retention_same_employer",
+            bools(
+                outcomes
+                    .iter()
+                    .map(|o| o.and_then(|o| o.retention_same_employer)),
+            ),
+            Some("financial"),
+        )
+        .plain(
+            "program_year",
+            years(periods.iter().map(|p| program_year(p.entry))),
+        )
+        .person_ids(persons.iter().copied())
+        .build()?;
+    snapshot.write_deid("participants", Some("program_year"), chunks(&batch), &meta)?;
+    Ok(())
+}
+
+/// `services/program_year=…`: one row per service a participant received, from the
+/// schema's service-list column (`CODE:YYYY-MM-DD:S|U` entries).
+pub(super) fn services(
+    snapshot: &mut Snapshot,
+    schema: &SourceSchema,
+    batch: &RecordBatch,
+    keys: &[String],
+    periods: &[Period],
+) -> Result<(), RunError> {
+    let Some(col) = schema
+        .columns
+        .iter()
+        .find(|c| c.ty == ColumnType::ServiceList)
+    else {
+        return Ok(());
+    };
+    let Some(list) = batch
+        .column_by_name(&col.name)
+        .and_then(|a| a.as_string_opt::<i32>())
+    else {
+        return Ok(());
+    };
+    let mut rows: Vec<(usize, &str, NaiveDate, bool)> = Vec::new();
+    for (i, v) in list.iter().enumerate() {
+        for item in v
+            .unwrap_or("")
+            .split(';')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let mut parts = item.split(':');
+            let (Some(code), Some(date), staff) = (parts.next(), parts.next(), parts.next()) else {
+                continue;
+            };
+            let Ok(date) = date.parse::<NaiveDate>() else {
+                continue;
+            };
+            rows.push((i, code, date, staff == Some("S")));
+        }
+    }
+    let (batch, meta) = Table::new("services")
+        .person_key(strings(rows.iter().map(|r| Some(keys[r.0].as_str()))))
+        .plain(
+            "entry_date",
+            dates(rows.iter().map(|r| Some(periods[r.0].entry))),
+        )
+        .plain("service_code", strings(rows.iter().map(|r| Some(r.1))))
+        .plain("service_date", dates(rows.iter().map(|r| Some(r.2))))
+        .plain("staff_assisted", bools(rows.iter().map(|r| Some(r.3))))
+        .plain(
+            "program_year",
+            years(rows.iter().map(|r| program_year(periods[r.0].entry))),
+        )
+        .person_ids(rows.iter().map(|r| periods[r.0].person))
+        .build()?;
+    snapshot.write_deid("services", Some("program_year"), chunks(&batch), &meta)?;
+    Ok(())
+}
+
+/// `evidence/program_year=…`, one call per source so each file's lineage names that
+/// source's sensitive category.
+pub(super) fn evidence(
+    snapshot: &mut Snapshot,
+    ev: &EvidenceRows,
+    periods: &[Period],
+    category_of: &dyn Fn(&str) -> Option<String>,
+    key_of: &dyn Fn(PersonId) -> String,
+) -> Result<(), RunError> {
+    let sources: BTreeSet<&String> = ev.source.iter().collect();
+    for source in sources {
+        let category = category_of(source);
+        let cat = category.as_deref();
+        let idx: Vec<usize> = (0..ev.person.len())
+            .filter(|&i| &ev.source[i] == source)
+            .collect();
+        let keys: Vec<String> = idx.iter().map(|&i| key_of(ev.person[i])).collect();
+        let facts = |f: fn(&EvidenceFacts) -> Option<NaiveDate>| {
+            dates(idx.iter().map(|&i| f(&ev.facts[i])))
+        };
+        let (batch, meta) = Table::new("evidence")
+            .person_key(strings(keys.iter().map(|k| Some(k.as_str()))))
+            .plain(
+                "entry_date",
+                dates(idx.iter().map(|&i| Some(periods[ev.period[i]].entry))),
+            )
+            .plain(
+                "source",
+                strings(idx.iter().map(|&i| Some(ev.source[i].as_str()))),
+            )
+            .sensitive(
+                "program",
+                strings(idx.iter().map(|&i| Some(ev.facts[i].program.as_str()))),
+                cat,
+            )
+            .sensitive("determination_date", facts(|f| f.determination_date), cat)
+            .sensitive("period_start", facts(|f| f.period_start), cat)
+            .sensitive("period_end", facts(|f| f.period_end), cat)
+            .sensitive(
+                "benefit_type",
+                strings(idx.iter().map(|&i| ev.facts[i].benefit_type.as_deref())),
+                cat,
+            )
+            .plain("match_pass", strings(idx.iter().map(|&i| Some(ev.pass[i]))))
+            .plain(
+                "sufficient",
+                bools(idx.iter().map(|&i| Some(ev.verdict[i].is_sufficient()))),
+            )
+            .plain(
+                "verdict",
+                strings(idx.iter().map(|&i| Some(ev.verdict[i].code()))),
+            )
+            .plain(
+                "program_year",
+                years(
+                    idx.iter()
+                        .map(|&i| program_year(periods[ev.period[i]].entry)),
+                ),
+            )
+            .person_ids(idx.iter().map(|&i| ev.person[i]))
+            .build()?;
+        snapshot.write_deid("evidence", Some("program_year"), chunks(&batch), &meta)?;
+    }
+    Ok(())
+}
+
+/// `quarterly_wages/year_quarter=…`: linked wage records, employer accounts as tokens.
+pub(super) fn wages(
+    snapshot: &mut Snapshot,
+    rows: &[WageRow],
+    key_of: &dyn Fn(PersonId) -> String,
+) -> Result<(), RunError> {
+    let mut keys: HashMap<PersonId, String> = HashMap::new();
+    for part in rows.chunks(1 << 20) {
+        for r in part {
+            keys.entry(r.person).or_insert_with(|| key_of(r.person));
+        }
+        let employers: Vec<String> = part.iter().map(|r| hex::encode(r.employer)).collect();
+        let quarters: Vec<String> = part.iter().map(|r| r.quarter.to_string()).collect();
+        let (batch, meta) = Table::new("quarterly_wages")
+            .person_key(strings(part.iter().map(|r| Some(keys[&r.person].as_str()))))
+            .plain(
+                "employer_token",
+                strings(employers.iter().map(|e| Some(e.as_str()))),
+            )
+            .sensitive(
+                "wages",
+                money(part.iter().map(|r| Some(r.cents)))?,
+                Some("financial"),
+            )
+            .plain(
+                "year_quarter",
+                strings(quarters.iter().map(|q| Some(q.as_str()))),
+            )
+            .person_ids(part.iter().map(|r| r.person))
+            .build()?;
+        snapshot.write_deid("quarterly_wages", Some("year_quarter"), [batch], &meta)?;
+    }
+    Ok(())
+}
+
+/// `data_quality`: counts of rejects and unusable identity fields by source, stage and
+/// reason — the data-quality report's input, with no row-level detail.
+pub(super) fn quality(
+    snapshot: &mut Snapshot,
+    counts: &BTreeMap<(String, &'static str, String), u64>,
+) -> Result<(), RunError> {
+    let (batch, meta) = Table::new("data_quality")
+        .plain("source", strings(counts.keys().map(|k| Some(k.0.as_str()))))
+        .plain("stage", strings(counts.keys().map(|k| Some(k.1))))
+        .plain("reason", strings(counts.keys().map(|k| Some(k.2.as_str()))))
+        .plain(
+            "rows",
+            Arc::new(counts.values().copied().collect::<UInt64Array>()),
+        )
+        .build()?;
+    snapshot.write_deid("data_quality", None, [batch], &meta)?;
+    Ok(())
+}
+
+/// What the secure zone receives from a run.
+pub(super) struct SecureInputs<'a> {
+    pub record_ids: &'a [Option<String>],
+    pub persons: &'a [PersonId],
+    pub keys: &'a [String],
+    pub periods: &'a [Period],
+    /// The temporary ID of each surviving person that has one.
+    pub temp_of: &'a HashMap<PersonId, String>,
+    /// Persons issued a temporary ID in this run.
+    pub new_temp: &'a HashSet<PersonId>,
+    pub matches: &'a [(String, MatchRows)],
+    pub rejects: &'a [(String, Vec<Reject>)],
+    pub today: NaiveDate,
+}
+
+/// The secure zone: the case-management crosswalk, new temporary-ID assignments, the match
+/// trail and the rejected rows (SSNs masked to the last four digits).
+pub(super) fn secure(
+    snapshot: &mut Snapshot,
+    s: &SecureInputs<'_>,
+    key_of: &dyn Fn(PersonId) -> String,
+) -> Result<(), RunError> {
+    let record = |t: Table, ids: &mut dyn Iterator<Item = Option<&str>>| {
+        t.col("individual_id", strings(ids), PiiClass::Direct, None)
+    };
+    let temp = |i: usize| s.temp_of.get(&s.persons[i]).map(String::as_str);
+
+    let all: Vec<usize> = (0..s.persons.len()).collect();
+    let (batch, meta) = record(
+        Table::new("crosswalk"),
+        &mut all.iter().map(|&i| s.record_ids[i].as_deref()),
+    )
+    .person_key(strings(all.iter().map(|&i| Some(s.keys[i].as_str()))))
+    .col(
+        "temp_id",
+        strings(all.iter().map(|&i| temp(i))),
+        PiiClass::Direct,
+        None,
+    )
+    .plain("entry_date", dates(s.periods.iter().map(|p| Some(p.entry))))
+    .person_ids(s.persons.iter().copied())
+    .build()?;
+    snapshot.write_secure(Path::new("crosswalk.parquet"), [batch], &meta)?;
+
+    // New temporary IDs, one row per case record, for the case-management system to import.
+    let mut seen = BTreeSet::new();
+    let new: Vec<usize> = all
+        .iter()
+        .copied()
+        .filter(|&i| {
+            s.new_temp.contains(&s.persons[i])
+                && seen.insert((s.persons[i], s.record_ids[i].clone()))
+        })
+        .collect();
+    let (batch, meta) = record(
+        Table::new("temporary IDs"),
+        &mut new.iter().map(|&i| s.record_ids[i].as_deref()),
+    )
+    .person_key(strings(new.iter().map(|&i| Some(s.keys[i].as_str()))))
+    .col(
+        "temp_id",
+        strings(new.iter().map(|&i| temp(i))),
+        PiiClass::Direct,
+        None,
+    )
+    .plain("issued_on", dates(new.iter().map(|_| Some(s.today))))
+    .person_ids(new.iter().map(|&i| s.persons[i]))
+    .build()?;
+    snapshot.write_secure(Path::new("temp_id_assignments.csv"), [batch], &meta)?;
+
+    for (source, m) in s.matches {
+        let keys: Vec<String> = m.person.iter().map(|&p| key_of(p)).collect();
+        let (batch, meta) = Table::new("matches")
+            .col(
+                "record_id",
+                strings(m.record_id.iter().map(|r| r.as_deref())),
+                PiiClass::Direct,
+                None,
+            )
+            .plain("row", Arc::new(UInt64Array::from(m.row.clone())))
+            .person_key(strings(keys.iter().map(|k| Some(k.as_str()))))
+            .plain("match_pass", strings(m.pass.iter().map(|p| Some(*p))))
+            .person_ids(m.person.iter().copied())
+            .build()?;
+        snapshot.write_secure(
+            &PathBuf::from(format!("matches/{source}.parquet")),
+            [batch],
+            &meta,
+        )?;
+    }
+
+    for (source, list) in s.rejects {
+        let masked: Vec<Option<String>> = list
+            .iter()
+            .map(|r| r.ssn_last4.as_ref().map(|l| format!("***-**-{l}")))
+            .collect();
+        let (batch, meta) = Table::new("rejects")
+            .plain(
+                "row",
+                Arc::new(list.iter().map(|r| r.row).collect::<UInt64Array>()),
+            )
+            .plain(
+                "reason",
+                strings(list.iter().map(|r| Some(r.reason.as_str()))),
+            )
+            .plain("column", strings(list.iter().map(|r| r.column.as_deref())))
+            .col(
+                "record_id",
+                strings(list.iter().map(|r| r.record_id.as_deref())),
+                PiiClass::Direct,
+                None,
+            )
+            .col(
+                "ssn_masked",
+                strings(masked.iter().map(|m| m.as_deref())),
+                PiiClass::Quasi,
+                None,
+            )
+            .build()?;
+        snapshot.write_secure(
+            &PathBuf::from(format!("rejects/{source}.csv")),
+            [batch],
+            &meta,
+        )?;
+    }
+    Ok(())
+}

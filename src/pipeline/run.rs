@@ -1,0 +1,1132 @@
+//! `xmatch run PIPELINE`: one run of a pipeline, end to end.
+//!
+//! Order of work, and why:
+//! 1. Recover: a run the store committed but did not publish is rolled forward; staging
+//!    of runs that never committed is removed.
+//! 2. Read and identify every source (participants, evidence sources, wages streamed),
+//!    checking the guard rails as soon as a source is read.
+//! 3. Resolve participants to persons, link the other sources, judge evidence, compute
+//!    outcomes from wages.
+//! 4. Write every output into staging.
+//! 5. One store transaction commits registry changes, source files, lineage and the run
+//!    as `publishing`; then the staged snapshot is published atomically, and the run is
+//!    marked `succeeded`. A crash before the commit leaves nothing behind but staging; a
+//!    crash after it is rolled forward at the next start.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray};
+use arrow::compute::{concat_batches, filter_record_batch};
+use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Int8Type};
+use chrono::NaiveDate;
+use tracing::info;
+
+use super::config::{FileFormatName, Pipeline, SourceConfig};
+use super::outputs::{self, EvidenceRows, MatchRows, Period};
+use super::progress::Progress;
+use super::summary::{EvidenceSummary, OutputSummary, RunSummary, SourceSummary, peak_rss_bytes};
+use crate::deid::{self, from_date32};
+use crate::identity::identify::{IdentifiedBatch, identify};
+use crate::identity::registry::{PersonId, Registry, RowIdentity};
+use crate::identity::token::{RULES, Rule, Token, Tokenizer};
+use crate::ingest::{self, FileFormat, IngestBatch, Layout, Reject, SourceFile};
+use crate::lake::{self, Snapshot, Zone};
+use crate::link::evidence::{EvidenceFacts, Statuses, judge};
+use crate::link::wages::{Outcomes, Quarter, WageIndex, WageRow};
+use crate::link::{LinkOutcome, LinkStats, PersonIndex};
+use crate::schema::{Catalog, IdentityRole, ProgramSource, SourceKind, SourceSchema};
+use crate::store::{SourceFileRow, Store};
+use crate::workspace::{Key, Workspace};
+
+/// Rows per batch read from a source file.
+pub const BATCH_ROWS: usize = 65_536;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Workspace(#[from] crate::workspace::WorkspaceError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Ingest(#[from] ingest::IngestError),
+    #[error(transparent)]
+    Identify(#[from] crate::identity::identify::IdentifyError),
+    #[error(transparent)]
+    Lake(#[from] lake::LakeError),
+    #[error(transparent)]
+    Deid(#[from] deid::DeidError),
+    #[error(transparent)]
+    Schema(#[from] crate::schema::SchemaError),
+    #[error(transparent)]
+    Config(#[from] super::config::ConfigError),
+    #[error("issuing an identifier: {0}")]
+    Ids(#[from] crate::identity::ids::IdError),
+    #[error("building {what}: {source}")]
+    Arrow {
+        what: String,
+        #[source]
+        source: arrow::error::ArrowError,
+    },
+    #[error("source `{source_name}`: no file matches {pattern}")]
+    NoFiles {
+        source_name: String,
+        pattern: String,
+    },
+    #[error(
+        "source `{source_name}`: {now} rows against {before} at the last successful run (a drop of {share:.0}%, more than the {limit:.0}% allowed); nothing was published. Check the extract, or rerun with --accept-drop"
+    )]
+    RowDrop {
+        source_name: String,
+        now: u64,
+        before: u64,
+        share: f64,
+        limit: f64,
+    },
+    #[error(
+        "source `{source_name}` is empty; nothing was published. Check the extract, or rerun with --accept-drop"
+    )]
+    Empty { source_name: String },
+    #[error("column `{column}` of source `{source_name}` is missing or of an unexpected type")]
+    Column { source_name: String, column: String },
+    #[error("the run's worker thread failed: {0}")]
+    Join(String),
+}
+
+fn arrow_err(what: &str) -> impl FnOnce(arrow::error::ArrowError) -> RunError + '_ {
+    move |source| RunError::Arrow {
+        what: what.to_string(),
+        source,
+    }
+}
+
+/// How a run was started (kept in the run history).
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub trigger: String,
+    /// Publish even when a source shrank past the guard rail or is empty.
+    pub accept_drop: bool,
+    /// The run's date: bounds dates of birth and stamps temporary-ID assignments.
+    pub today: NaiveDate,
+    /// Show progress on stderr (a live line on a terminal, `step=… key=value` lines
+    /// otherwise).
+    pub progress: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            trigger: "manual".into(),
+            accept_drop: false,
+            today: chrono::Local::now().date_naive(),
+            progress: false,
+        }
+    }
+}
+
+/// Runs `pipeline` in the workspace and returns its summary. The run is recorded in the
+/// store whatever happens; on failure nothing is published.
+pub async fn run(
+    ws: &Workspace,
+    pipeline: &Pipeline,
+    opts: &RunOptions,
+) -> Result<RunSummary, RunError> {
+    let (store, key) = ws.open_keyed().await?;
+    recover(ws, &store).await?;
+    let run_id = store.start_run(&pipeline.name, &opts.trigger).await?;
+    let handle = tokio::runtime::Handle::current();
+    let job = {
+        let (ws, pipeline, opts, store) =
+            (ws.clone(), pipeline.clone(), opts.clone(), store.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut runner = Runner::new(&ws, &pipeline, &opts, &store, &key, run_id, handle)?;
+            runner.execute()
+        })
+    };
+    let result = match job.await {
+        Ok(r) => r,
+        Err(e) => Err(RunError::Join(e.to_string())),
+    };
+    match result {
+        Ok(summary) => {
+            let json = serde_json::to_value(&summary).ok();
+            store
+                .finish_run(run_id, "succeeded", json.as_ref(), None)
+                .await?;
+            info!(run_id, "run succeeded");
+            Ok(summary)
+        }
+        Err(e) => {
+            // Best effort: the error is what the operator needs; a store failure here
+            // must not hide it.
+            let _ = store
+                .finish_run(run_id, "failed", None, Some(&e.to_string()))
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// Finishes what a crashed run left: committed runs are published, uncommitted staging
+/// removed, and runs left `running` by a dead process marked `abandoned`.
+pub async fn recover(ws: &Workspace, store: &Store) -> Result<(), RunError> {
+    let committed = store.runs_with_status("publishing").await?;
+    let lake_dir = ws.lake_dir();
+    let secure_dir = ws.secure_dir();
+    let ids = committed.clone();
+    tokio::task::spawn_blocking(move || lake::recover(&lake_dir, &secure_dir, &ids))
+        .await
+        .map_err(|e| RunError::Join(e.to_string()))??;
+    for id in committed {
+        store.finish_run(id, "succeeded", None, None).await?;
+        info!(run_id = id, "recovered a committed run: published");
+    }
+    for id in store.runs_with_status("running").await? {
+        store
+            .finish_run(
+                id,
+                "abandoned",
+                None,
+                Some("the process running it stopped"),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+struct Runner<'a> {
+    ws: &'a Workspace,
+    pipeline: &'a Pipeline,
+    opts: &'a RunOptions,
+    store: &'a Store,
+    catalog: Catalog,
+    tokenizer: Tokenizer,
+    run_id: i64,
+    handle: tokio::runtime::Handle,
+    passes: Vec<Rule>,
+    summary: RunSummary,
+    /// Reject and identity-issue counts by (source, stage, reason), for data quality.
+    quality: BTreeMap<(String, &'static str, String), u64>,
+    source_files: Vec<SourceFileRow>,
+    matches: Vec<(String, MatchRows)>,
+    progress: Progress,
+}
+
+impl<'a> Runner<'a> {
+    fn new(
+        ws: &'a Workspace,
+        pipeline: &'a Pipeline,
+        opts: &'a RunOptions,
+        store: &'a Store,
+        key: &Key,
+        run_id: i64,
+        handle: tokio::runtime::Handle,
+    ) -> Result<Runner<'a>, RunError> {
+        let passes = pipeline.passes()?;
+        Ok(Runner {
+            ws,
+            pipeline,
+            opts,
+            store,
+            catalog: Catalog::builtin()?,
+            tokenizer: Tokenizer::new(key.bytes(), key.id()),
+            run_id,
+            handle,
+            passes,
+            summary: RunSummary {
+                run_id,
+                pipeline: pipeline.name.clone(),
+                ..Default::default()
+            },
+            quality: BTreeMap::new(),
+            source_files: Vec::new(),
+            matches: Vec::new(),
+            progress: Progress::new(opts.progress),
+        })
+    }
+
+    fn execute(&mut self) -> Result<RunSummary, RunError> {
+        let t = Instant::now();
+        let mut snapshot =
+            Snapshot::begin(&self.ws.lake_dir(), &self.ws.secure_dir(), self.run_id)?;
+        let participants_cfg = self
+            .pipeline
+            .sources
+            .iter()
+            .find(|s| {
+                self.schema_of(s)
+                    .is_ok_and(|sc| sc.kind == SourceKind::Participants)
+            })
+            .expect("validated: one participants source")
+            .clone();
+
+        // Participants: read, identify, resolve.
+        let (batch, idents, rejects) = self.read_participants(&participants_cfg)?;
+        self.summary.stage("read participants", t.elapsed());
+
+        let t = Instant::now();
+        let rows = self.handle.block_on(self.store.load_registry())?;
+        let mut registry = Registry::from_rows(rows.persons, rows.tokens, rows.temp_ids)?
+            .with_reviews(rows.reviews);
+        let resolution = registry.resolve(&idents.rows)?;
+        self.summary.identity = resolution.stats;
+        let st = resolution.stats;
+        self.progress.done(
+            "resolve",
+            &[
+                ("persons", st.persons.to_string()),
+                ("new", st.new_persons.to_string()),
+                ("new_temp_ids", st.new_temp_ids.to_string()),
+                ("ssn_linked", st.ssn_linked.to_string()),
+                ("merges", st.merges.to_string()),
+                ("reviews", st.reviews.to_string()),
+            ],
+        );
+        self.summary.stage("resolve identities", t.elapsed());
+
+        // One period per person and entry date: a second record of the same period is a
+        // duplicate, rejected with its row number.
+        let t = Instant::now();
+        let schema = self.schema_of(&participants_cfg)?.clone();
+        let entry = date_column(&batch, "entry_date", &schema.name)?;
+        let mut seen = HashMap::new();
+        let mut keep = Vec::with_capacity(batch.num_rows());
+        let mut dup_rejects = Vec::new();
+        for i in 0..batch.num_rows() {
+            let person = resolution.person_of_row[i];
+            let first = entry
+                .map(|e| seen.insert((person, e.value(i)), i).is_none())
+                .unwrap_or(true);
+            if !first {
+                dup_rejects.push(Reject {
+                    row: idents.row_numbers[i],
+                    reason: "duplicate_period".into(),
+                    column: Some("entry_date".into()),
+                    record_id: idents.record_ids[i].clone(),
+                    ssn_last4: idents.ssn_last4[i].clone(),
+                });
+            }
+            keep.push(first);
+        }
+        let keep_mask = BooleanArray::from(keep.clone());
+        let batch = filter_record_batch(&batch, &keep_mask).map_err(arrow_err("participants"))?;
+        let persons: Vec<PersonId> = resolution
+            .person_of_row
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(p, _)| *p)
+            .collect();
+        let record_ids: Vec<Option<String>> = idents
+            .record_ids
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(r, _)| r.clone())
+            .collect();
+        {
+            let s = self
+                .summary
+                .sources
+                .iter_mut()
+                .find(|s| s.name == participants_cfg.name)
+                .expect("participants summarized");
+            s.accepted -= dup_rejects.len() as u64;
+            s.rejected += dup_rejects.len() as u64;
+            if !dup_rejects.is_empty() {
+                *s.rejects.entry("duplicate_period".into()).or_default() +=
+                    dup_rejects.len() as u64;
+            }
+            if let Some(f) = self
+                .source_files
+                .iter_mut()
+                .rev()
+                .find(|f| f.source == participants_cfg.name)
+            {
+                f.rows_accepted -= dup_rejects.len() as i64;
+                f.rows_rejected += dup_rejects.len() as i64;
+            }
+        }
+        self.count_quality(
+            &participants_cfg.name,
+            "identity",
+            dup_rejects.iter().map(|r| r.reason.as_str()),
+        );
+        let mut all_rejects = rejects;
+        all_rejects.extend(dup_rejects);
+        let periods = self.periods(&batch, &persons, &schema.name)?;
+
+        // Link the other sources.
+        let index = PersonIndex::build(&registry);
+        let mut by_person: HashMap<PersonId, Vec<usize>> = HashMap::new();
+        for (i, p) in periods.iter().enumerate() {
+            by_person.entry(p.person).or_default().push(i);
+        }
+        let mut evidence = EvidenceRows::default();
+        let mut wage_rows = Vec::new();
+        let mut quarters = BTreeSet::new();
+        let mut secure_rejects: Vec<(String, Vec<Reject>)> =
+            vec![(participants_cfg.name.clone(), all_rejects)];
+        for cfg in self.pipeline.sources.clone() {
+            let schema = self.schema_of(&cfg)?.clone();
+            match schema.kind {
+                SourceKind::Participants => continue,
+                SourceKind::Evidence => {
+                    let rejects = self.link_evidence(
+                        &cfg,
+                        &schema,
+                        &index,
+                        &periods,
+                        &by_person,
+                        &mut evidence,
+                    )?;
+                    secure_rejects.push((cfg.name.clone(), rejects));
+                }
+                SourceKind::Wages => {
+                    let rejects =
+                        self.link_wages(&cfg, &schema, &index, &mut wage_rows, &mut quarters)?;
+                    secure_rejects.push((cfg.name.clone(), rejects));
+                }
+            }
+        }
+        self.summary.stage("link sources", t.elapsed());
+        for (source, l) in &self.summary.links {
+            self.progress.done(
+                "link",
+                &[
+                    ("source", source.clone()),
+                    ("linked", l.linked().to_string()),
+                    ("ambiguous", l.ambiguous.to_string()),
+                    ("unlinked", l.unlinked.to_string()),
+                ],
+            );
+        }
+
+        // Evidence verdicts into statuses at entry.
+        let t = Instant::now();
+        let mut verified = vec![Statuses::default(); periods.len()];
+        let mut ev = EvidenceSummary::default();
+        for i in 0..evidence.person.len() {
+            let v = evidence.verdict[i];
+            ev.rows += 1;
+            *ev.by_verdict.entry(v.code().to_string()).or_default() += 1;
+            if v.is_sufficient() {
+                ev.sufficient += 1;
+                verified[evidence.period[i]].verify(&evidence.facts[i].program);
+            }
+        }
+        self.summary.evidence = ev;
+        self.summary.wage_rows_linked = wage_rows.len() as u64;
+        self.summary.wage_quarters = quarters.iter().map(|q| q.to_string()).collect();
+        let wage_index = WageIndex::new(wage_rows, quarters);
+        let outcomes: Vec<Option<Outcomes>> = periods
+            .iter()
+            .map(|p| p.exit.map(|exit| wage_index.outcomes(p.person, exit)))
+            .collect();
+
+        // Outputs.
+        let key_of = |p: PersonId| {
+            registry
+                .person_key(p)
+                .map(|k| k.as_str().to_string())
+                .unwrap_or_default()
+        };
+        let keys: Vec<String> = persons.iter().map(|&p| key_of(p)).collect();
+        let has_ssn: Vec<bool> = persons.iter().map(|&p| index.has_ssn(p)).collect();
+        let deid = deid::deid_batch(
+            &schema,
+            &batch,
+            Arc::new(StringArray::from_iter_values(&keys)),
+            Some("entry_date"),
+            &self.tokenizer,
+            self.opts.today,
+        )?;
+        outputs::participants(
+            &mut snapshot,
+            &schema,
+            deid,
+            &persons,
+            &has_ssn,
+            &periods,
+            &verified,
+            &outcomes,
+        )?;
+        outputs::services(&mut snapshot, &schema, &batch, &keys, &periods)?;
+        let category_of = |source: &str| {
+            let cfg = self.pipeline.sources.iter().find(|s| s.name == source)?;
+            let schema = self.catalog.source(&cfg.schema).ok()?;
+            let roles = schema.evidence.as_ref()?;
+            schema.column(&roles.determination_date)?.sensitive.clone()
+        };
+        outputs::evidence(&mut snapshot, &evidence, &periods, &category_of, &key_of)?;
+        outputs::wages(&mut snapshot, wage_index.rows(), &key_of)?;
+        outputs::quality(&mut snapshot, &self.quality)?;
+        let temp_of: HashMap<PersonId, String> = registry
+            .temp_ids_by_person()
+            .into_iter()
+            .filter_map(|(p, ts)| Some((p, ts.into_iter().min()?.as_str().to_string())))
+            .collect();
+        let new_temp: HashSet<PersonId> = resolution
+            .changes
+            .new_temp_ids
+            .iter()
+            .map(|(_, p)| registry.survivor(*p))
+            .collect();
+        outputs::secure(
+            &mut snapshot,
+            &outputs::SecureInputs {
+                record_ids: &record_ids,
+                persons: &persons,
+                keys: &keys,
+                periods: &periods,
+                temp_of: &temp_of,
+                new_temp: &new_temp,
+                matches: &self.matches,
+                rejects: &secure_rejects,
+                today: self.opts.today,
+            },
+            &key_of,
+        )?;
+        self.summary.stage("write outputs", t.elapsed());
+        self.progress
+            .done("write", &[("files", snapshot.files().len().to_string())]);
+
+        // Commit, then publish.
+        let t = Instant::now();
+        crate::failpoint::hit("run.before_commit");
+        let files = snapshot.files().to_vec();
+        self.summary.outputs = summarize_outputs(&files);
+        let summary_json = serde_json::to_value(&self.summary).ok();
+        self.handle.block_on(async {
+            let mut tx = self.store.begin().await?;
+            tx.apply_registry_changes(self.run_id, &resolution.changes)
+                .await?;
+            tx.record_source_files(self.run_id, &self.source_files)
+                .await?;
+            tx.record_lineage(self.run_id, self.tokenizer.key_id(), &files)
+                .await?;
+            tx.set_run_status(self.run_id, "publishing", summary_json.as_ref())
+                .await?;
+            crate::failpoint::hit("run.mid_commit");
+            tx.commit().await?;
+            Ok::<_, RunError>(())
+        })?;
+        crate::failpoint::hit("run.after_commit");
+        snapshot.publish()?;
+        self.summary.stage("commit and publish", t.elapsed());
+        self.progress
+            .done("publish", &[("run", self.run_id.to_string())]);
+        self.summary.peak_rss_bytes = peak_rss_bytes();
+        Ok(self.summary.clone())
+    }
+
+    fn schema_of(&self, cfg: &SourceConfig) -> Result<&SourceSchema, RunError> {
+        Ok(self.catalog.source(&cfg.schema)?)
+    }
+
+    fn count_quality<'r>(
+        &mut self,
+        source: &str,
+        stage: &'static str,
+        reasons: impl Iterator<Item = &'r str>,
+    ) {
+        for r in reasons {
+            *self
+                .quality
+                .entry((source.to_string(), stage, r.to_string()))
+                .or_default() += 1;
+        }
+    }
+
+    /// Reads every file of a source, calling `each` with each batch and its identities,
+    /// then records the files and checks the guard rails.
+    /// Identifies one decoded batch and hands it to the stage's closure.
+    #[allow(clippy::too_many_arguments)]
+    fn identify_batch(
+        &mut self,
+        cfg: &SourceConfig,
+        schema: &SourceSchema,
+        layout: Layout,
+        batch: Result<IngestBatch, ingest::IngestError>,
+        summary: &mut SourceSummary,
+        rejects: &mut Vec<Reject>,
+        each: &mut impl FnMut(&mut Self, IngestBatch, IdentifiedBatch) -> Result<(), RunError>,
+    ) -> Result<(), RunError> {
+        let batch = batch?;
+        let ids = identify(&batch, schema, layout, &self.tokenizer, self.opts.today)?;
+        for reasons in &ids.reasons {
+            for r in reasons {
+                *summary
+                    .identity_issues
+                    .entry(r.as_str().to_string())
+                    .or_default() += 1;
+            }
+        }
+        rejects.extend(batch.rejects.iter().cloned());
+        let so_far = summary.read + batch.rows.len() as u64 + rejects.len() as u64;
+        self.progress.rows(&cfg.name, so_far);
+        each(self, batch, ids)
+    }
+
+    fn read_source(
+        &mut self,
+        cfg: &SourceConfig,
+        mut each: impl FnMut(&mut Self, IngestBatch, IdentifiedBatch) -> Result<(), RunError>,
+    ) -> Result<Vec<Reject>, RunError> {
+        let schema = self.schema_of(cfg)?.clone();
+        let layout = if cfg.tokenized {
+            Layout::Tokenized
+        } else {
+            Layout::Raw
+        };
+        let files = expand_paths(self.ws.root(), cfg)?;
+        let mut summary = SourceSummary {
+            name: cfg.name.clone(),
+            files: files.len(),
+            ..Default::default()
+        };
+        let mut rejects = Vec::new();
+        for file in &files {
+            let reader = ingest::open(file, &schema, layout, BATCH_ROWS)?;
+            // Decoding the file and identifying its rows overlap: a reader thread decodes
+            // the next batches while this one normalizes and hashes the current one.
+            let (tx, batches) =
+                std::sync::mpsc::sync_channel::<Result<IngestBatch, ingest::IngestError>>(2);
+            let stats = std::thread::scope(|scope| -> Result<ingest::FileStats, RunError> {
+                let decoder = scope.spawn(move || {
+                    let mut reader = reader;
+                    for batch in reader.by_ref() {
+                        let failed = batch.is_err();
+                        if tx.send(batch).is_err() || failed {
+                            break;
+                        }
+                    }
+                    drop(tx);
+                    reader.finish()
+                });
+                let mut outcome = Ok(());
+                for batch in batches.iter() {
+                    if let Err(e) = self.identify_batch(
+                        cfg,
+                        &schema,
+                        layout,
+                        batch,
+                        &mut summary,
+                        &mut rejects,
+                        &mut each,
+                    ) {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+                // Unblock the decoder if we stopped early, then collect its statistics.
+                drop(batches);
+                let stats = decoder
+                    .join()
+                    .map_err(|_| RunError::Join("the file reader panicked".into()))?;
+                outcome?;
+                Ok(stats?)
+            })?;
+            summary.read += stats.rows_read;
+            summary.accepted += stats.rows_accepted;
+            summary.rejected += stats.rows_rejected;
+            self.source_files.push(SourceFileRow {
+                source: cfg.name.clone(),
+                path: file.path.display().to_string(),
+                sha256: stats.sha256.clone(),
+                rows_read: stats.rows_read as i64,
+                rows_accepted: stats.rows_accepted as i64,
+                rows_rejected: stats.rows_rejected as i64,
+            });
+        }
+        for r in &rejects {
+            *summary.rejects.entry(r.reason.clone()).or_default() += 1;
+        }
+        self.count_quality(
+            &cfg.name,
+            "ingest",
+            rejects.iter().map(|r| r.reason.as_str()),
+        );
+        let issues: Vec<(String, u64)> = summary
+            .identity_issues
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect();
+        for (reason, n) in issues {
+            *self
+                .quality
+                .entry((cfg.name.clone(), "identity", reason))
+                .or_default() += n;
+        }
+        self.guard(cfg, summary.read)?;
+        self.progress.done(
+            "read",
+            &[
+                ("source", cfg.name.clone()),
+                ("read", summary.read.to_string()),
+                ("accepted", summary.accepted.to_string()),
+                ("rejected", summary.rejected.to_string()),
+            ],
+        );
+        info!(source = %cfg.name, read = summary.read, accepted = summary.accepted, rejected = summary.rejected, "source read");
+        self.summary.sources.push(summary);
+        Ok(rejects)
+    }
+
+    /// The input guard rail: an empty source, or one that shrank by more than the
+    /// pipeline allows against the last successful run, stops the run before publishing.
+    fn guard(&self, cfg: &SourceConfig, read: u64) -> Result<(), RunError> {
+        if self.opts.accept_drop {
+            return Ok(());
+        }
+        if read == 0 {
+            return Err(RunError::Empty {
+                source_name: cfg.name.clone(),
+            });
+        }
+        let previous = self.handle.block_on(
+            self.store
+                .previous_source_files(&self.pipeline.name, &cfg.name),
+        )?;
+        let before: u64 = previous.iter().map(|f| f.rows_read as u64).sum();
+        if before > 0 && read < before {
+            let share = (before - read) as f64 / before as f64;
+            if share > self.pipeline.guard.max_row_drop {
+                return Err(RunError::RowDrop {
+                    source_name: cfg.name.clone(),
+                    now: read,
+                    before,
+                    share: share * 100.0,
+                    limit: self.pipeline.guard.max_row_drop * 100.0,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn read_participants(
+        &mut self,
+        cfg: &SourceConfig,
+    ) -> Result<(RecordBatch, ParticipantIdents, Vec<Reject>), RunError> {
+        let schema = self.schema_of(cfg)?.clone();
+        let mut batches = Vec::new();
+        let mut idents = ParticipantIdents::default();
+        let record_col = schema
+            .identity_column(IdentityRole::RecordId)
+            .map(|c| c.name.clone());
+        let rejects = self.read_source(cfg, |_, batch, ids| {
+            let record_ids = record_col
+                .as_deref()
+                .and_then(|c| batch.batch.column_by_name(c))
+                .map(string_values)
+                .unwrap_or_else(|| vec![None; batch.batch.num_rows()]);
+            for i in 0..batch.batch.num_rows() {
+                let mut tokens = Vec::new();
+                for rule in RULES {
+                    if let Some(t) = ids.tokens[rule.index()][i] {
+                        tokens.push((rule, t));
+                    }
+                }
+                idents.rows.push(RowIdentity {
+                    ssn: ids.tokens[Rule::Ssn.index()][i],
+                    name_dob: ids.tokens[Rule::NameDob.index()][i],
+                    tokens,
+                    record: ids.record_token[i],
+                    temp_id: ids.temp_id[i].clone(),
+                });
+                idents.row_numbers.push(batch.rows[i]);
+                idents.ssn_last4.push(ids.ssn_last4[i].clone());
+            }
+            idents.record_ids.extend(record_ids);
+            batches.push(batch.batch);
+            Ok(())
+        })?;
+        let arrow_schema = ingest::layout::arrow_schema(
+            &schema,
+            if cfg.tokenized {
+                Layout::Tokenized
+            } else {
+                Layout::Raw
+            },
+        );
+        let batch = concat_batches(&arrow_schema, &batches).map_err(arrow_err("participants"))?;
+        Ok((batch, idents, rejects))
+    }
+
+    fn periods(
+        &self,
+        batch: &RecordBatch,
+        persons: &[PersonId],
+        source: &str,
+    ) -> Result<Vec<Period>, RunError> {
+        let entry = date_column(batch, "entry_date", source)?.ok_or_else(|| RunError::Column {
+            source_name: source.into(),
+            column: "entry_date".into(),
+        })?;
+        let exit = date_column(batch, "exit_date", source)?;
+        let flag = |name: &str| -> Option<Vec<bool>> {
+            let a = batch.column_by_name(name)?;
+            let a = a.as_primitive_opt::<Int8Type>()?;
+            Some(
+                (0..a.len())
+                    .map(|i| !a.is_null(i) && a.value(i) != 0)
+                    .collect(),
+            )
+        };
+        let uc: Option<Vec<bool>> = batch.column_by_name("uc_status").and_then(|a| {
+            a.as_string_opt::<i32>().map(|s| {
+                s.iter()
+                    .map(|v| v.is_some_and(|v| !v.is_empty() && v != "0"))
+                    .collect()
+            })
+        });
+        let (snap, tanf, taa) = (flag("snap"), flag("tanf"), flag("taa"));
+        Ok((0..batch.num_rows())
+            .map(|i| Period {
+                person: persons[i],
+                entry: from_date32(entry.value(i)),
+                exit: exit.and_then(|e| (!e.is_null(i)).then(|| from_date32(e.value(i)))),
+                reported: Statuses {
+                    snap: snap.as_ref().is_some_and(|v| v[i]),
+                    tanf: tanf.as_ref().is_some_and(|v| v[i]),
+                    ui_claimant: uc.as_ref().is_some_and(|v| v[i]),
+                    taa: taa.as_ref().is_some_and(|v| v[i]),
+                },
+            })
+            .collect())
+    }
+
+    fn link_evidence(
+        &mut self,
+        cfg: &SourceConfig,
+        schema: &SourceSchema,
+        index: &PersonIndex,
+        periods: &[Period],
+        by_person: &HashMap<PersonId, Vec<usize>>,
+        out: &mut EvidenceRows,
+    ) -> Result<Vec<Reject>, RunError> {
+        let roles = schema
+            .evidence
+            .clone()
+            .expect("evidence sources have roles");
+        let passes = self.passes.clone();
+        let window = self.pipeline.evidence;
+        let mut stats = LinkStats::new(&passes);
+        let pass_names: Vec<&'static str> = passes.iter().map(|r| r.name()).collect();
+        let record_col = schema
+            .identity_column(IdentityRole::RecordId)
+            .map(|c| c.name.clone());
+        let mut matches = MatchRows::default();
+        let rejects = self.read_source(cfg, |_, batch, ids| {
+            let b = &batch.batch;
+            let record_ids = record_col
+                .as_deref()
+                .and_then(|c| b.column_by_name(c))
+                .map(string_values);
+            let det = date_column(b, &roles.determination_date, &schema.name)?;
+            let start = date_column(b, &roles.period_start, &schema.name)?;
+            let end = date_column(b, &roles.period_end, &schema.name)?;
+            let kind = b.column_by_name(&roles.benefit_type).map(string_values);
+            let program: Vec<Option<String>> = match &roles.program {
+                ProgramSource::Fixed(p) => vec![Some(p.clone()); b.num_rows()],
+                ProgramSource::Column(c) => b
+                    .column_by_name(c)
+                    .map(string_values)
+                    .unwrap_or_else(|| vec![None; b.num_rows()]),
+            };
+            let date = |a: Option<&Date32Array>, i: usize| {
+                a.and_then(|a| (!a.is_null(i)).then(|| from_date32(a.value(i))))
+            };
+            for i in 0..b.num_rows() {
+                let outcome = index.link(&passes, &row_tokens(&ids, i));
+                stats.count(outcome);
+                let LinkOutcome::Linked { person, pass } = outcome else {
+                    continue;
+                };
+                matches
+                    .record_id
+                    .push(record_ids.as_ref().and_then(|r| r[i].clone()));
+                matches.row.push(batch.rows[i]);
+                matches.person.push(person);
+                matches.pass.push(pass_names[pass]);
+                let facts = EvidenceFacts {
+                    program: program[i].clone().unwrap_or_default(),
+                    determination_date: date(det, i),
+                    period_start: date(start, i),
+                    period_end: date(end, i),
+                    benefit_type: kind.as_ref().and_then(|k| k[i].clone()),
+                };
+                for &p in by_person.get(&person).map(Vec::as_slice).unwrap_or(&[]) {
+                    out.person.push(person);
+                    out.period.push(p);
+                    out.source.push(cfg.name.clone());
+                    out.verdict.push(judge(&facts, periods[p].entry, &window));
+                    out.facts.push(facts.clone());
+                    out.pass.push(pass_names[pass]);
+                }
+            }
+            Ok(())
+        })?;
+        self.summary.links.push((cfg.name.clone(), stats));
+        self.matches.push((cfg.name.clone(), matches));
+        Ok(rejects)
+    }
+
+    fn link_wages(
+        &mut self,
+        cfg: &SourceConfig,
+        schema: &SourceSchema,
+        index: &PersonIndex,
+        out: &mut Vec<WageRow>,
+        quarters: &mut BTreeSet<Quarter>,
+    ) -> Result<Vec<Reject>, RunError> {
+        let passes = self.passes.clone();
+        let mut stats = LinkStats::new(&passes);
+        let employer_col = schema
+            .columns
+            .iter()
+            .find(|c| c.deid == crate::schema::Deid::Token)
+            .map(|c| c.name.clone());
+        let quarter_col = schema
+            .columns
+            .iter()
+            .find(|c| c.ty == crate::schema::ColumnType::YearQuarter)
+            .map(|c| c.name.clone());
+        let wage_col = schema
+            .columns
+            .iter()
+            .find(|c| c.ty == crate::schema::ColumnType::Decimal)
+            .map(|c| c.name.clone());
+        let tokenizer = self.tokenizer.clone();
+        let mut employer_cache: HashMap<String, Token> = HashMap::new();
+        let rejects = self.read_source(cfg, |_, batch, ids| {
+            let b = &batch.batch;
+            let missing = |c: &Option<String>| RunError::Column {
+                source_name: schema.name.clone(),
+                column: c.clone().unwrap_or_else(|| "(none declared)".into()),
+            };
+            let employers = employer_col
+                .as_deref()
+                .and_then(|c| b.column_by_name(c))
+                .and_then(|a| a.as_string_opt::<i32>())
+                .ok_or_else(|| missing(&employer_col))?;
+            let qs = quarter_col
+                .as_deref()
+                .and_then(|c| b.column_by_name(c))
+                .and_then(|a| a.as_string_opt::<i32>())
+                .ok_or_else(|| missing(&quarter_col))?;
+            let wages = wage_col
+                .as_deref()
+                .and_then(|c| b.column_by_name(c))
+                .and_then(|a| a.as_primitive_opt::<Decimal128Type>())
+                .ok_or_else(|| missing(&wage_col))?;
+            let scale = match wages.data_type() {
+                DataType::Decimal128(_, s) => *s,
+                _ => 2,
+            };
+            let mut last_q: Option<(&str, Quarter)> = None;
+            for i in 0..b.num_rows() {
+                let q = if qs.is_null(i) {
+                    None
+                } else {
+                    let s = qs.value(i);
+                    match last_q {
+                        Some((ls, lq)) if ls == s => Some(lq),
+                        _ => {
+                            let parsed = Quarter::parse(s);
+                            if let Some(p) = parsed {
+                                last_q = Some((s, p));
+                                quarters.insert(p);
+                            }
+                            parsed
+                        }
+                    }
+                };
+                let outcome = index.link(&passes, &row_tokens(&ids, i));
+                stats.count(outcome);
+                let (LinkOutcome::Linked { person, .. }, Some(quarter)) = (outcome, q) else {
+                    continue;
+                };
+                if employers.is_null(i) || wages.is_null(i) {
+                    continue;
+                }
+                let account = employers.value(i);
+                let employer = match employer_cache.get(account) {
+                    Some(t) => *t,
+                    None => {
+                        let t = tokenizer.employer_token(account);
+                        employer_cache.insert(account.to_string(), t);
+                        t
+                    }
+                };
+                out.push(WageRow {
+                    person,
+                    employer,
+                    quarter,
+                    cents: rescale_to_cents(wages.value(i), scale),
+                });
+            }
+            Ok(())
+        })?;
+        self.summary.links.push((cfg.name.clone(), stats));
+        Ok(rejects)
+    }
+}
+
+#[derive(Default)]
+struct ParticipantIdents {
+    rows: Vec<RowIdentity>,
+    row_numbers: Vec<u64>,
+    record_ids: Vec<Option<String>>,
+    ssn_last4: Vec<Option<String>>,
+}
+
+fn row_tokens(ids: &IdentifiedBatch, i: usize) -> [Option<Token>; RULES.len()] {
+    RULES.map(|r| ids.tokens[r.index()][i])
+}
+
+fn string_values(a: &ArrayRef) -> Vec<Option<String>> {
+    match a.as_string_opt::<i32>() {
+        Some(s) => s.iter().map(|v| v.map(str::to_string)).collect(),
+        None => vec![None; a.len()],
+    }
+}
+
+fn date_column<'b>(
+    batch: &'b RecordBatch,
+    name: &str,
+    source: &str,
+) -> Result<Option<&'b Date32Array>, RunError> {
+    match batch.column_by_name(name) {
+        None => Ok(None),
+        Some(a) => a
+            .as_primitive_opt::<Date32Type>()
+            .map(Some)
+            .ok_or_else(|| RunError::Column {
+                source_name: source.to_string(),
+                column: name.to_string(),
+            }),
+    }
+}
+
+fn rescale_to_cents(value: i128, scale: i8) -> i64 {
+    let v = match scale.cmp(&2) {
+        std::cmp::Ordering::Equal => value,
+        std::cmp::Ordering::Greater => value / 10i128.pow((scale - 2) as u32),
+        std::cmp::Ordering::Less => value * 10i128.pow((2 - scale) as u32),
+    };
+    v as i64
+}
+
+fn summarize_outputs(files: &[lake::WrittenFile]) -> Vec<OutputSummary> {
+    let mut map: BTreeMap<(String, String), (usize, u64)> = BTreeMap::new();
+    for f in files {
+        let zone = match f.zone {
+            Zone::Deid => "deid",
+            Zone::Secure => "secure",
+        };
+        let e = map
+            .entry((zone.to_string(), f.dataset.clone()))
+            .or_default();
+        e.0 += 1;
+        e.1 += f.rows;
+    }
+    map.into_iter()
+        .map(|((zone, dataset), (files, rows))| OutputSummary {
+            dataset,
+            zone,
+            files,
+            rows,
+        })
+        .collect()
+}
+
+/// The files a source's path (possibly a glob in its last component) names, sorted.
+fn expand_paths(root: &Path, cfg: &SourceConfig) -> Result<Vec<SourceFile>, RunError> {
+    let full = root.join(&cfg.path);
+    let name = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let paths: Vec<PathBuf> = if name.contains(['*', '?']) {
+        let dir = full.parent().unwrap_or(root);
+        let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+            .map(|rd| {
+                rd.filter_map(|e| e.ok())
+                    .map(|e| e.path())
+                    .filter(|p| {
+                        p.is_file()
+                            && p.file_name()
+                                .is_some_and(|n| wildcard(&name, &n.to_string_lossy()))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    } else if full.is_file() {
+        vec![full.clone()]
+    } else {
+        Vec::new()
+    };
+    if paths.is_empty() {
+        return Err(RunError::NoFiles {
+            source_name: cfg.name.clone(),
+            pattern: full.display().to_string(),
+        });
+    }
+    paths
+        .into_iter()
+        .map(|path| match cfg.format {
+            Some(FileFormatName::Csv) => Ok(SourceFile {
+                path,
+                format: FileFormat::Csv,
+            }),
+            Some(FileFormatName::Parquet) => Ok(SourceFile {
+                path,
+                format: FileFormat::Parquet,
+            }),
+            None => Ok(SourceFile::new(path)?),
+        })
+        .collect()
+}
+
+/// `*` and `?` wildcards over a file name.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards_match_file_names() {
+        assert!(wildcard("ui_wages_*.csv", "ui_wages_2024Q3.csv"));
+        assert!(wildcard("*.parquet", "a.parquet"));
+        assert!(!wildcard("*.parquet", "a.csv"));
+        assert!(wildcard("w?.csv", "w1.csv"));
+        assert_eq!(rescale_to_cents(12345, 2), 12345);
+        assert_eq!(rescale_to_cents(123450, 3), 12345);
+    }
+}

@@ -1,0 +1,165 @@
+//! The run summary: what `xmatch run` prints and what the run history keeps (as JSON).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::identity::registry::ResolveStats;
+use crate::link::LinkStats;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct SourceSummary {
+    pub name: String,
+    pub files: usize,
+    pub read: u64,
+    pub accepted: u64,
+    pub rejected: u64,
+    /// Row rejects by reason code.
+    pub rejects: BTreeMap<String, u64>,
+    /// Identity fields that were unusable (the row is kept, the token is null), by reason.
+    pub identity_issues: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct EvidenceSummary {
+    pub rows: u64,
+    pub sufficient: u64,
+    pub by_verdict: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct OutputSummary {
+    pub dataset: String,
+    pub zone: String,
+    pub files: usize,
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct RunSummary {
+    pub run_id: i64,
+    pub pipeline: String,
+    pub sources: Vec<SourceSummary>,
+    pub identity: ResolveStats,
+    pub links: Vec<(String, LinkStats)>,
+    pub evidence: EvidenceSummary,
+    pub wage_rows_linked: u64,
+    pub wage_quarters: Vec<String>,
+    pub outputs: Vec<OutputSummary>,
+    /// Stage name and seconds.
+    pub stages: Vec<(String, f64)>,
+    /// Peak resident memory of the process, in bytes, where the OS reports it.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+impl RunSummary {
+    pub fn stage(&mut self, name: &str, took: Duration) {
+        self.stages.push((name.to_string(), took.as_secs_f64()));
+    }
+
+    pub fn total_seconds(&self) -> f64 {
+        self.stages.iter().map(|(_, s)| s).sum()
+    }
+}
+
+impl fmt::Display for RunSummary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "run {} of {}", self.run_id, self.pipeline)?;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "{:<20} {:>6} {:>12} {:>12} {:>10}",
+            "source", "files", "read", "accepted", "rejected"
+        )?;
+        for s in &self.sources {
+            writeln!(
+                f,
+                "{:<20} {:>6} {:>12} {:>12} {:>10}",
+                s.name, s.files, s.read, s.accepted, s.rejected
+            )?;
+            for (reason, n) in &s.rejects {
+                writeln!(f, "{:<20}   rejected {reason}: {n}", "")?;
+            }
+        }
+        let i = &self.identity;
+        writeln!(f)?;
+        writeln!(
+            f,
+            "persons {}  new {}  new temporary IDs {}  SSNs linked to temporary IDs {}  merges {}  new review items {}",
+            i.persons, i.new_persons, i.new_temp_ids, i.ssn_linked, i.merges, i.reviews
+        )?;
+        writeln!(f)?;
+        for (source, l) in &self.links {
+            let passes: Vec<String> = l
+                .linked_by_pass
+                .iter()
+                .map(|(p, n)| format!("{p} {n}"))
+                .collect();
+            writeln!(
+                f,
+                "{:<20} linked {:>10} ({})  ambiguous {}  unlinked {}",
+                source,
+                l.linked(),
+                passes.join(", "),
+                l.ambiguous,
+                l.unlinked
+            )?;
+        }
+        let e = &self.evidence;
+        let verdicts: Vec<String> = e
+            .by_verdict
+            .iter()
+            .map(|(v, n)| format!("{v} {n}"))
+            .collect();
+        writeln!(
+            f,
+            "evidence rows {}  sufficient {}  ({})",
+            e.rows,
+            e.sufficient,
+            verdicts.join(", ")
+        )?;
+        writeln!(
+            f,
+            "wage rows linked {}  quarters loaded {}",
+            self.wage_rows_linked,
+            match (self.wage_quarters.first(), self.wage_quarters.last()) {
+                (Some(a), Some(b)) => format!("{a}..{b}"),
+                _ => "none".to_string(),
+            }
+        )?;
+        writeln!(f)?;
+        for o in &self.outputs {
+            writeln!(
+                f,
+                "{:<7} {:<28} {:>5} files {:>12} rows",
+                o.zone, o.dataset, o.files, o.rows
+            )?;
+        }
+        writeln!(f)?;
+        let stages: Vec<String> = self
+            .stages
+            .iter()
+            .map(|(s, t)| format!("{s} {t:.2}s"))
+            .collect();
+        write!(
+            f,
+            "stages: {}  (total {:.2}s",
+            stages.join(", "),
+            self.total_seconds()
+        )?;
+        if let Some(rss) = self.peak_rss_bytes {
+            write!(f, ", peak memory {:.0} MiB", rss as f64 / (1024.0 * 1024.0))?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// Peak resident set size of this process (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}

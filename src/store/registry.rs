@@ -1,0 +1,312 @@
+//! SQL for the identity registry and the run history.
+
+use chrono::Utc;
+use sqlx::{QueryBuilder, Row};
+
+use super::{Store, StoreError, StoreTx};
+use crate::identity::registry::{Changes, PersonId};
+use crate::identity::token::Token;
+
+/// Rows per multi-row INSERT: well under SQLite's 32,766 and PostgreSQL's 65,535 bind
+/// parameters for the widest table written here.
+const CHUNK: usize = 4_000;
+
+/// The registry's rows, as `Registry::from_rows` takes them.
+pub struct RegistryRows {
+    pub persons: Vec<(PersonId, String, Option<PersonId>)>,
+    pub tokens: Vec<(i32, Token, PersonId)>,
+    pub temp_ids: Vec<(String, PersonId)>,
+    pub reviews: Vec<(String, PersonId, PersonId)>,
+}
+
+/// A source file a run read, for the input guard rails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SourceFileRow {
+    pub source: String,
+    pub path: String,
+    pub sha256: String,
+    pub rows_read: i64,
+    pub rows_accepted: i64,
+    pub rows_rejected: i64,
+}
+
+fn token_from(bytes: Vec<u8>) -> Result<Token, sqlx::Error> {
+    bytes
+        .try_into()
+        .map_err(|_| sqlx::Error::Decode("a stored token is not 32 bytes".into()))
+}
+
+impl Store {
+    /// Loads the whole registry. At a million persons this is a few million small rows,
+    /// read once per run; every lookup after that is in memory.
+    pub async fn load_registry(&self) -> Result<RegistryRows, StoreError> {
+        on_pool!(self, pool => {
+            let persons = sqlx::query("SELECT id, person_key, merged_into FROM persons")
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get("id")?, r.try_get("person_key")?, r.try_get("merged_into")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let tokens = sqlx::query("SELECT rule, token, person_id FROM person_tokens")
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get("rule")?, token_from(r.try_get("token")?)?, r.try_get("person_id")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let temp_ids = sqlx::query("SELECT temp_id, person_id FROM temp_ids")
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get("temp_id")?, r.try_get("person_id")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            let reviews = sqlx::query("SELECT kind, person_a, person_b FROM review_queue")
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get("kind")?, r.try_get("person_a")?, r.try_get("person_b")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?;
+            Ok(RegistryRows { persons, tokens, temp_ids, reviews })
+        })
+    }
+
+    /// Open review items (kind, person keys of both candidates).
+    pub async fn open_reviews(&self) -> Result<Vec<(String, String, String)>, StoreError> {
+        const SQL: &str = "SELECT r.kind, a.person_key AS a, b.person_key AS b FROM review_queue r \
+                           JOIN persons a ON a.id = r.person_a JOIN persons b ON b.id = r.person_b \
+                           WHERE r.status = 'open' ORDER BY r.id";
+        on_pool!(self, pool => {
+            Ok(sqlx::query(SQL)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get("kind")?, r.try_get("a")?, r.try_get("b")?)))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?)
+        })
+    }
+
+    /// Starts a run and returns its id.
+    pub async fn start_run(&self, pipeline: &str, trigger: &str) -> Result<i64, StoreError> {
+        const SQL: &str = "INSERT INTO runs (pipeline, trigger, started_at, status) \
+                           VALUES ($1, $2, $3, 'running') RETURNING id";
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar(SQL)
+                .bind(pipeline)
+                .bind(trigger)
+                .bind(Utc::now())
+                .fetch_one(pool)
+                .await?)
+        })
+    }
+
+    /// Ends a run outside a transaction (failures; the success path uses the transaction).
+    pub async fn finish_run(
+        &self,
+        run_id: i64,
+        status: &str,
+        summary: Option<&serde_json::Value>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        const SQL: &str = "UPDATE runs SET finished_at = $1, status = $2, \
+                           summary = COALESCE($3, summary), error = $4 WHERE id = $5";
+        let summary = summary.map(|s| s.to_string());
+        on_pool!(self, pool => {
+            sqlx::query(SQL)
+                .bind(Utc::now())
+                .bind(status)
+                .bind(summary)
+                .bind(error)
+                .bind(run_id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Runs in a status, oldest first (recovery asks for `publishing`).
+    pub async fn runs_with_status(&self, status: &str) -> Result<Vec<i64>, StoreError> {
+        on_pool!(self, pool => {
+            Ok(sqlx::query_scalar("SELECT id FROM runs WHERE status = $1 ORDER BY id")
+                .bind(status)
+                .fetch_all(pool)
+                .await?)
+        })
+    }
+
+    /// The source files of the last successful run of `pipeline` that read `source`.
+    pub async fn previous_source_files(
+        &self,
+        pipeline: &str,
+        source: &str,
+    ) -> Result<Vec<SourceFileRow>, StoreError> {
+        const SQL: &str = "SELECT f.source, f.path, f.sha256, f.rows_read, f.rows_accepted, f.rows_rejected \
+             FROM source_files f WHERE f.source = $2 AND f.run_id = ( \
+               SELECT MAX(r.id) FROM runs r JOIN source_files g ON g.run_id = r.id \
+               WHERE r.pipeline = $1 AND r.status = 'succeeded' AND g.source = $2)";
+        on_pool!(self, pool => {
+            Ok(sqlx::query(SQL)
+                .bind(pipeline)
+                .bind(source)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| Ok(SourceFileRow {
+                    source: r.try_get("source")?,
+                    path: r.try_get("path")?,
+                    sha256: r.try_get("sha256")?,
+                    rows_read: r.try_get("rows_read")?,
+                    rows_accepted: r.try_get("rows_accepted")?,
+                    rows_rejected: r.try_get("rows_rejected")?,
+                }))
+                .collect::<Result<Vec<_>, sqlx::Error>>()?)
+        })
+    }
+}
+
+impl StoreTx {
+    /// Writes a resolution's changes: new persons, tokens, temporary IDs, merges (as
+    /// pointers plus an audit row each) and review items.
+    pub async fn apply_registry_changes(
+        &mut self,
+        run_id: i64,
+        changes: &Changes,
+    ) -> Result<(), StoreError> {
+        let now = Utc::now();
+        // Persons first: every other table refers to them.
+        on_tx!(self, conn => {
+            for chunk in changes.new_persons.chunks(CHUNK) {
+                let mut q = QueryBuilder::new("INSERT INTO persons (id, person_key, created_run) ");
+                q.push_values(chunk, |mut b, (id, key)| {
+                    b.push_bind(*id).push_bind(key.as_str().to_string()).push_bind(run_id);
+                });
+                q.build().execute(&mut *conn).await?;
+            }
+        });
+        // In key order, B-tree inserts append to the same few pages instead of touching a
+        // random page each.
+        let mut tokens = changes.new_tokens.clone();
+        tokens.sort_unstable();
+        // Tokens are the bulk of a first run (five per participant): COPY on PostgreSQL,
+        // multi-row INSERTs on SQLite. The resolver only reports tokens the registry does
+        // not hold yet, so COPY needs no conflict handling.
+        match self {
+            StoreTx::Postgres(tx) => {
+                let mut copy = tx
+                    .copy_in_raw("COPY person_tokens (rule, token, person_id, first_run) FROM STDIN (FORMAT csv)")
+                    .await?;
+                let mut buf = String::with_capacity(CHUNK * 100);
+                for chunk in tokens.chunks(CHUNK) {
+                    buf.clear();
+                    for (rule, token, person) in chunk {
+                        buf.push_str(&format!(
+                            "{rule},\\x{},{person},{run_id}\n",
+                            hex::encode(token)
+                        ));
+                    }
+                    copy.send(buf.as_bytes()).await?;
+                }
+                copy.finish().await?;
+            }
+            StoreTx::Sqlite(tx) => {
+                for chunk in tokens.chunks(CHUNK) {
+                    let mut q = QueryBuilder::new(
+                        "INSERT INTO person_tokens (rule, token, person_id, first_run) ",
+                    );
+                    q.push_values(chunk, |mut b, (rule, token, person)| {
+                        b.push_bind(*rule)
+                            .push_bind(token.to_vec())
+                            .push_bind(*person)
+                            .push_bind(run_id);
+                    });
+                    q.push(" ON CONFLICT DO NOTHING");
+                    q.build().execute(&mut **tx).await?;
+                }
+            }
+        }
+        on_tx!(self, conn => {
+            for chunk in changes.new_temp_ids.chunks(CHUNK) {
+                let mut q = QueryBuilder::new("INSERT INTO temp_ids (temp_id, person_id, issued_run, issued_at) ");
+                q.push_values(chunk, |mut b, (t, person)| {
+                    b.push_bind(t.as_str().to_string()).push_bind(*person).push_bind(run_id).push_bind(now);
+                });
+                q.build().execute(&mut *conn).await?;
+            }
+            for m in &changes.merges {
+                sqlx::query("UPDATE persons SET merged_into = $1 WHERE id = $2")
+                    .bind(m.into)
+                    .bind(m.from)
+                    .execute(&mut *conn)
+                    .await?;
+                sqlx::query("INSERT INTO merges (from_person, into_person, run_id, reason, at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(m.from)
+                    .bind(m.into)
+                    .bind(run_id)
+                    .bind(m.reason)
+                    .bind(now)
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            for chunk in changes.reviews.chunks(CHUNK) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO review_queue (run_id, kind, person_a, person_b, detail, status, created_at) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(run_id)
+                        .push_bind(r.kind)
+                        .push_bind(r.person_a)
+                        .push_bind(r.person_b)
+                        .push_bind("identifiers point at two different persons")
+                        .push_bind("open")
+                        .push_bind(now);
+                });
+                q.push(" ON CONFLICT DO NOTHING");
+                q.build().execute(&mut *conn).await?;
+            }
+        });
+        Ok(())
+    }
+
+    pub async fn record_source_files(
+        &mut self,
+        run_id: i64,
+        files: &[SourceFileRow],
+    ) -> Result<(), StoreError> {
+        on_tx!(self, conn => {
+            for f in files {
+                sqlx::query(
+                    "INSERT INTO source_files (run_id, source, path, sha256, rows_read, rows_accepted, rows_rejected) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(run_id)
+                .bind(&f.source)
+                .bind(&f.path)
+                .bind(&f.sha256)
+                .bind(f.rows_read)
+                .bind(f.rows_accepted)
+                .bind(f.rows_rejected)
+                .execute(&mut *conn)
+                .await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets a run's status inside the transaction (e.g. `publishing` together with the
+    /// registry and lineage it commits).
+    pub async fn set_run_status(
+        &mut self,
+        run_id: i64,
+        status: &str,
+        summary: Option<&serde_json::Value>,
+    ) -> Result<(), StoreError> {
+        let summary = summary.map(|s| s.to_string());
+        on_tx!(self, conn => {
+            sqlx::query("UPDATE runs SET status = $1, summary = COALESCE($2, summary) WHERE id = $3")
+                .bind(status)
+                .bind(summary)
+                .bind(run_id)
+                .execute(&mut *conn)
+                .await?;
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,81 @@
+//! No SSN, name or full date of birth in anything a run prints, logs, rejects or stores.
+
+use std::process::Command;
+
+use crate::pipeline::{generated_workspace, raw_pii};
+use crate::support::xmatch_bin;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
+    let (_dir, ws) = generated_workspace(800, 21).await;
+    let out = Command::new(xmatch_bin())
+        .args([
+            "-w",
+            ws.root().to_str().unwrap(),
+            "--log",
+            "debug",
+            "run",
+            "nightly-crossmatch",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (ssns, names, dobs) = raw_pii(&ws.incoming_dir());
+
+    let mut texts: Vec<(String, String)> = vec![
+        (
+            "stdout".into(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ),
+        (
+            "stderr".into(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ),
+    ];
+    assert!(
+        texts[1].1.contains("DEBUG") || texts[1].1.contains("INFO"),
+        "logging was on"
+    );
+    // Reject files (secure zone) carry reasons, row numbers and masked SSNs only.
+    for entry in std::fs::read_dir(ws.secure_dir().join("runs/1/rejects")).unwrap() {
+        let p = entry.unwrap().path();
+        texts.push((
+            p.display().to_string(),
+            std::fs::read_to_string(&p).unwrap(),
+        ));
+    }
+    // The store file, as bytes read as text (tokens are binary and cannot spell these).
+    let db = std::fs::read(ws.root().join("state/xmatch.db")).unwrap();
+    texts.push(("store".into(), String::from_utf8_lossy(&db).into_owned()));
+
+    for (what, text) in &texts {
+        let upper = text.to_uppercase();
+        for s in &ssns {
+            // Bare 9-digit SSNs and their dashed forms; the zero-stripped integer forms are
+            // short enough to occur inside counts and timings, so only long ones count.
+            if s.len() >= 9 {
+                assert!(!text.contains(s.as_str()), "an SSN in {what}");
+            }
+        }
+        for n in &names {
+            assert!(!contains_word(&upper, n), "a name in {what}");
+        }
+        for d in &dobs {
+            assert!(!text.contains(d.as_str()), "a date of birth in {what}");
+        }
+    }
+}
+
+/// `needle` as a whole word (not inside a longer run of letters).
+fn contains_word(hay: &str, needle: &str) -> bool {
+    let bytes = hay.as_bytes();
+    hay.match_indices(needle).any(|(i, m)| {
+        let before = i == 0 || !bytes[i - 1].is_ascii_alphabetic();
+        let after = i + m.len() >= bytes.len() || !bytes[i + m.len()].is_ascii_alphabetic();
+        before && after
+    })
+}

@@ -1,0 +1,19 @@
+//! One integration-test binary: every file directly under `tests/` would link its own
+//! copy of DataFusion, so all integration tests live here as modules.
+
+mod breach;
+mod crash;
+mod generate;
+mod golden;
+mod identity;
+mod ingest;
+mod lake;
+mod leaks;
+mod pipeline;
+mod registry;
+mod report;
+mod schema;
+mod store;
+mod support;
+mod tokenize;
+mod workspace;

@@ -1,0 +1,120 @@
+//! Shared test support: stores for both backends and generated-people helpers.
+
+use std::str::FromStr;
+
+use sqlx::postgres::PgConnectOptions;
+use xmatch::store::Store;
+
+const DEFAULT_PG_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// A PostgreSQL store in a private, throw-away schema. `None` (with the reason printed)
+/// when no server is reachable, unless `XMATCH_REQUIRE_PG=1`, where that is a failure.
+pub struct PgStore {
+    pub store: Store,
+    schema: String,
+    admin: sqlx::PgPool,
+}
+
+impl PgStore {
+    pub async fn connect(test: &str) -> Option<PgStore> {
+        let url = std::env::var("XMATCH_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into());
+        let required = std::env::var("XMATCH_REQUIRE_PG").is_ok_and(|v| v == "1");
+        let admin = match tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            sqlx::postgres::PgPoolOptions::new()
+                .max_connections(1)
+                .connect(&url),
+        )
+        .await
+        {
+            Ok(Ok(pool)) => pool,
+            Ok(Err(e)) => return skip(test, required, &format!("cannot connect to {url}: {e}")),
+            Err(_) => return skip(test, required, &format!("no answer from {url} within 5 s")),
+        };
+        let schema = format!("xm_test_{}", hex::encode(rand::random::<[u8; 6]>()));
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+            .execute(&admin)
+            .await
+            .expect("create a test schema");
+        let opts = PgConnectOptions::from_str(&url)
+            .expect("a valid URL")
+            .options([("search_path", schema.as_str())]);
+        let store = Store::connect_postgres(opts)
+            .await
+            .expect("connect to the test schema");
+        Some(PgStore {
+            store,
+            schema,
+            admin,
+        })
+    }
+
+    pub async fn drop(self) {
+        self.store.close().await;
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA {} CASCADE",
+            self.schema
+        )))
+        .execute(&self.admin)
+        .await
+        .expect("drop the test schema");
+    }
+}
+
+fn skip<T>(test: &str, required: bool, reason: &str) -> Option<T> {
+    if required {
+        panic!("{test}: PostgreSQL is required (XMATCH_REQUIRE_PG=1) but {reason}");
+    }
+    // Written past libtest's output capture, so the skip shows in a plain `cargo test`.
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "SKIPPED {test} on PostgreSQL: {reason} (set XMATCH_TEST_PG_URL, or XMATCH_REQUIRE_PG=1 to fail instead)"
+    );
+    None
+}
+
+/// A fresh SQLite store in a temporary directory (kept alive by the returned guard).
+pub async fn sqlite_store() -> (Store, tempfile::TempDir) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = Store::connect("sqlite://store.db", dir.path())
+        .await
+        .expect("open sqlite");
+    (store, dir)
+}
+
+/// Path of the built `xmatch` binary.
+pub fn xmatch_bin() -> std::path::PathBuf {
+    std::path::PathBuf::from(env!("CARGO_BIN_EXE_xmatch"))
+}
+
+pub use xmatch::lake::parquet_files;
+
+/// All record batches of one Parquet file.
+pub fn read_parquet(path: &std::path::Path) -> Vec<arrow::array::RecordBatch> {
+    let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(|b| b.unwrap())
+        .collect()
+}
+
+/// The string values of a column across batches (nulls as None).
+pub fn strings(batches: &[arrow::array::RecordBatch], column: &str) -> Vec<Option<String>> {
+    use arrow::array::Array;
+    let mut out = Vec::new();
+    for b in batches {
+        let a = b
+            .column_by_name(column)
+            .unwrap_or_else(|| panic!("no column {column}"));
+        let a = arrow::compute::cast(a, &arrow::datatypes::DataType::Utf8).unwrap();
+        let s = a
+            .as_any()
+            .downcast_ref::<arrow::array::StringArray>()
+            .unwrap();
+        out.extend((0..s.len()).map(|i| (!s.is_null(i)).then(|| s.value(i).to_string())));
+    }
+    out
+}

@@ -1,0 +1,339 @@
+//! The partner-side tokenized layout: no raw identifier reaches the output, and the
+//! output identifies exactly as its raw original.
+
+use std::path::Path;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::DataType;
+use xmatch::identity::RULES;
+use xmatch::identity::Tokenizer;
+use xmatch::identity::identify::{IdentifiedBatch, IdentifyError, identify};
+use xmatch::ingest::layout::{self, Layout};
+use xmatch::ingest::{self, SourceFile};
+use xmatch::schema::SourceSchema;
+use xmatch::tokenize::tokenize;
+
+use crate::ingest::{read_all, schema, today, tokenizer};
+
+/// Generated people: (ssn as written, first, last, dob as written, canonical dob).
+const PEOPLE: &[(&str, &str, &str, &str, &str)] = &[
+    (
+        "212-67-4431",
+        "Zebulon",
+        "Quackenbush",
+        "1983-04-05",
+        "1983-04-05",
+    ),
+    (
+        "212674432",
+        "Odalys",
+        "Pemberton",
+        "04/05/1990",
+        "1990-04-05",
+    ),
+    (
+        "41223344",
+        "Ignatius",
+        "Fairweather",
+        "19600601",
+        "1960-06-01",
+    ),
+    (
+        "000-12-3456",
+        "Perpetua",
+        "Lindqvist",
+        "1988-08-08",
+        "1988-08-08",
+    ),
+    ("", "Marisol", "Quintero", "7/7/1991", "1991-07-07"),
+];
+
+fn raw_file(dir: &Path) -> std::path::PathBuf {
+    let s = schema("public_assistance");
+    let path = dir.join("pa.csv");
+    let mut w = csv::Writer::from_path(&path).unwrap();
+    w.write_record(s.column_names()).unwrap();
+    for (i, (ssn, first, last, dob, _)) in PEOPLE.iter().enumerate() {
+        let rec: Vec<String> = s
+            .columns
+            .iter()
+            .map(|c| match c.name.as_str() {
+                "case_id" => format!("CASE-{i:04}"),
+                "ssn" => ssn.to_string(),
+                "first_name" => first.to_string(),
+                "last_name" => last.to_string(),
+                "dob" => dob.to_string(),
+                "sex" => ["M", "F"][i % 2].to_string(),
+                "zip" => format!("6510{i}"),
+                "program" => "SNAP".into(),
+                "benefit_type" => "FOOD".into(),
+                "determination_date" => "2024-01-10".into(),
+                "benefit_start" => "2024-02-01".into(),
+                "benefit_end" => "2024-07-31".into(),
+                // A column the test does not know yet: leave it empty unless required.
+                _ if c.required => "X".into(),
+                _ => String::new(),
+            })
+            .collect();
+        w.write_record(rec).unwrap();
+    }
+    w.flush().unwrap();
+    path
+}
+
+/// Every form of an identifier that must not appear in a tokenized file.
+fn forbidden() -> Vec<String> {
+    let mut out = Vec::new();
+    for (ssn, first, last, _, dob) in PEOPLE {
+        let digits: String = ssn.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() >= 7 {
+            let nine = format!("{digits:0>9}");
+            out.push(nine.clone());
+            out.push(format!("{}-{}-{}", &nine[..3], &nine[3..5], &nine[5..]));
+            out.push(nine.trim_start_matches('0').to_string());
+        }
+        out.push(first.to_uppercase());
+        out.push(last.to_uppercase());
+        let (y, m, d) = (&dob[..4], &dob[5..7], &dob[8..]);
+        out.push(dob.to_string());
+        out.push(format!("{y}{m}{d}"));
+        out.push(format!("{m}/{d}/{y}"));
+        out.push(format!(
+            "{}/{}/{y}",
+            m.trim_start_matches('0'),
+            d.trim_start_matches('0')
+        ));
+    }
+    out
+}
+
+fn dob_days() -> Vec<i32> {
+    let epoch = chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap();
+    PEOPLE
+        .iter()
+        .map(|p| {
+            let d = chrono::NaiveDate::parse_from_str(p.4, "%Y-%m-%d").unwrap();
+            (d - epoch).num_days() as i32
+        })
+        .collect()
+}
+
+/// Every decoded value of a file (CSV fields; Parquet values of every column, binary as
+/// lossy text), plus every date value, for the leak scan.
+fn decoded_values(path: &Path) -> (Vec<String>, Vec<i32>) {
+    let mut texts = Vec::new();
+    let mut dates = Vec::new();
+    if path.extension().unwrap() == "csv" {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_path(path)
+            .unwrap();
+        for rec in r.byte_records() {
+            for f in rec.unwrap().iter() {
+                texts.push(String::from_utf8_lossy(f).into_owned());
+            }
+        }
+        return (texts, dates);
+    }
+    let f = std::fs::File::open(path).unwrap();
+    let r = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+        .unwrap()
+        .build()
+        .unwrap();
+    for b in r {
+        let b: RecordBatch = b.unwrap();
+        for (field, col) in b.schema().fields().iter().zip(b.columns()) {
+            texts.push(field.name().clone());
+            match col.data_type() {
+                DataType::Date32 => {
+                    let a = col.as_primitive::<arrow::datatypes::Date32Type>();
+                    dates.extend((0..a.len()).filter(|&i| a.is_valid(i)).map(|i| a.value(i)));
+                }
+                DataType::FixedSizeBinary(_) => {
+                    let a = col.as_fixed_size_binary();
+                    for i in (0..a.len()).filter(|&i| a.is_valid(i)) {
+                        texts.push(String::from_utf8_lossy(a.value(i)).into_owned());
+                    }
+                }
+                _ => {
+                    let a = arrow::compute::cast(col, &DataType::Utf8).unwrap();
+                    let a = a.as_string::<i32>();
+                    texts.extend(
+                        (0..a.len())
+                            .filter(|&i| a.is_valid(i))
+                            .map(|i| a.value(i).to_string()),
+                    );
+                }
+            }
+        }
+    }
+    (texts, dates)
+}
+
+/// What leaked into a file, if anything.
+fn leaks(path: &Path) -> Vec<String> {
+    let (texts, dates) = decoded_values(path);
+    let bad = forbidden();
+    let mut found = Vec::new();
+    for t in &texts {
+        let up = t.to_uppercase();
+        for f in &bad {
+            if up.contains(f.as_str()) {
+                found.push(format!("`{f}`"));
+            }
+        }
+    }
+    let dobs = dob_days();
+    found.extend(
+        dates
+            .iter()
+            .filter(|d| dobs.contains(d))
+            .map(|d| format!("date {d}")),
+    );
+    found
+}
+
+fn identify_file(
+    path: &Path,
+    s: &SourceSchema,
+    layout: Layout,
+    t: &Tokenizer,
+) -> Vec<IdentifiedBatch> {
+    let (batches, _) = read_all(path, s, layout, 2);
+    batches
+        .iter()
+        .map(|b| identify(b, s, layout, t, today()).unwrap())
+        .collect()
+}
+
+fn flat(ids: &[IdentifiedBatch]) -> IdentifiedBatch {
+    let mut out = IdentifiedBatch::default();
+    for id in ids {
+        for (o, t) in out.tokens.iter_mut().zip(&id.tokens) {
+            o.extend(t.iter().copied());
+        }
+        out.record_token.extend(id.record_token.iter().copied());
+        out.birth_year.extend(id.birth_year.iter().copied());
+        out.zip3.extend(id.zip3.iter().cloned());
+        out.sex.extend(id.sex.iter().copied());
+    }
+    out
+}
+
+#[test]
+fn tokenized_output_has_no_identifier_and_identifies_as_the_raw_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema("public_assistance");
+    let raw = raw_file(dir.path());
+    let t = tokenizer();
+    // The scan catches a planted leak: the raw file is full of them.
+    assert!(leaks(&raw).len() >= PEOPLE.len() * 3);
+
+    let from_raw = flat(&identify_file(&raw, &s, Layout::Raw, &t));
+    assert!(from_raw.tokens.iter().all(|t| t.len() == PEOPLE.len()));
+    assert!(from_raw.tokens[0][0].is_some() && from_raw.tokens[0][3].is_none());
+
+    for ext in ["csv", "parquet"] {
+        let out = dir.path().join(format!("pa.tok.{ext}"));
+        let summary = tokenize(&SourceFile::new(&raw).unwrap(), &out, &s, &t, today()).unwrap();
+        assert_eq!(summary.rows_written, PEOPLE.len() as u64);
+        assert_eq!(
+            summary
+                .reasons
+                .get(xmatch::identity::Reason::SsnInvalidArea),
+            1
+        );
+        let shown = summary.to_string();
+        let l = leaks(&out);
+        assert!(l.is_empty(), "{ext}: leaked {l:?}");
+        for f in forbidden() {
+            assert!(!shown.to_uppercase().contains(&f), "summary shows {f}");
+        }
+        // Every rule the schema can feed has a column, plus the record token.
+        let cols: Vec<String> = layout::columns(&s, Layout::Tokenized)
+            .into_iter()
+            .map(|c| c.name)
+            .collect();
+        for rule in RULES {
+            assert!(cols.contains(&layout::token_column(rule)), "{rule}");
+        }
+        for c in [
+            "tok_record",
+            "birth_year",
+            "zip3",
+            "sex",
+            "key_id",
+            "rule_set_version",
+            "program",
+        ] {
+            assert!(cols.iter().any(|x| x == c), "{c}");
+        }
+        for gone in ["ssn", "first_name", "last_name", "dob", "zip", "case_id"] {
+            assert!(!cols.iter().any(|x| x == gone), "{gone}");
+        }
+
+        let from_tok = flat(&identify_file(&out, &s, Layout::Tokenized, &t));
+        assert_eq!(from_tok.tokens, from_raw.tokens, "{ext}");
+        assert_eq!(from_tok.record_token, from_raw.record_token, "{ext}");
+        assert_eq!(from_tok.birth_year, from_raw.birth_year, "{ext}");
+        assert_eq!(from_tok.zip3, from_raw.zip3, "{ext}");
+        assert_eq!(from_tok.sex, from_raw.sex, "{ext}");
+
+        // Tokens under another key are refused, not silently unmatched.
+        let other = Tokenizer::new(&[42; 32], "another-key");
+        let (batches, _) = read_all(&out, &s, Layout::Tokenized, 1024);
+        let err = identify(&batches[0], &s, Layout::Tokenized, &other, today()).unwrap_err();
+        assert!(
+            matches!(err, IdentifyError::KeyMismatch { row: 1, .. }),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn tokenize_refuses_a_raw_file_missing_a_column_and_leaves_no_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema("ui_wages");
+    let out = dir.path().join("w.tok.csv");
+    let input = SourceFile::new(crate::ingest::fixture("wages_missing_column.csv")).unwrap();
+    let err = tokenize(&input, &out, &s, &tokenizer(), today()).unwrap_err();
+    assert!(err.to_string().contains("`wages`"), "{err}");
+    assert!(!out.exists());
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    // Reading a raw file as tokenized fails up front, naming the missing column.
+    let raw = SourceFile::new(crate::ingest::fixture("wages_utf8_bom.csv")).unwrap();
+    let err = ingest::open(&raw, &s, Layout::Tokenized, 16).err().unwrap();
+    assert!(err.to_string().contains("`key_id`"), "{err}");
+}
+
+#[test]
+fn tokenize_command_writes_tokens_with_a_key_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let raw = raw_file(dir.path());
+    let key = dir.path().join("shared.key");
+    std::fs::write(&key, [42u8; 32]).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::fs::write(dir.path().join("shared.key.id"), "test-key\n").unwrap();
+    let out = dir.path().join("pa.tok.parquet");
+    let run = std::process::Command::new(crate::support::xmatch_bin())
+        .args(["tokenize", "--schema", "public_assistance", "--key"])
+        .arg(&key)
+        .arg(&raw)
+        .arg(&out)
+        .env_remove("XMATCH_WORKSPACE")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{stdout}{stderr}");
+    assert!(stdout.contains("written 5"), "{stdout}");
+    for f in forbidden() {
+        assert!(!stdout.to_uppercase().contains(&f) && !stderr.to_uppercase().contains(&f));
+    }
+    assert!(leaks(&out).is_empty());
+    let s = schema("public_assistance");
+    let from_tok = flat(&identify_file(&out, &s, Layout::Tokenized, &tokenizer()));
+    let from_raw = flat(&identify_file(&raw, &s, Layout::Raw, &tokenizer()));
+    assert_eq!(from_tok.tokens, from_raw.tokens);
+}
