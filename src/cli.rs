@@ -77,6 +77,29 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
     },
+    /// Run the daemon: every pipelines/*.toml on its cron schedule and time zone, with
+    /// retries, catch-up and no overlap (also across machines sharing a PostgreSQL store).
+    /// SIGHUP reloads pipeline files; SIGTERM/SIGINT stop it gracefully.
+    Serve {
+        /// Answer GET /healthz and /metrics (Prometheus) here, e.g. 127.0.0.1:9464.
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+        /// Seconds SIGTERM waits for a running run before abandoning it (nothing is
+        /// half-published: publishing is atomic).
+        #[arg(long, default_value_t = 300, value_name = "SECS")]
+        grace: u64,
+    },
+    /// The run history: the last runs (newest first), or one run in detail.
+    Runs {
+        #[command(subcommand)]
+        show: Option<RunsCommand>,
+        /// Only runs of this pipeline.
+        #[arg(long)]
+        pipeline: Option<String>,
+        /// How many runs to list.
+        #[arg(long, default_value_t = 20)]
+        last: u32,
+    },
     /// Size your hardware: generate a state of N participants (not timed), then run the
     /// nightly pipeline twice on it (empty registry, then steady state) and print per-stage
     /// times, rows per second and peak memory of each run.
@@ -200,6 +223,12 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// One run: status, trigger, timings, counts, error and output files.
+    Show { id: i64 },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -327,8 +356,41 @@ pub async fn run(cli: Cli) -> Result<()> {
                 progress: true,
                 ..RunOptions::default()
             };
-            let summary = crate::pipeline::run(&ws, &pipeline, &opts).await?;
-            println!("{summary}");
+            let outcome = crate::pipeline::execute(&ws, &pipeline, &opts).await?;
+            println!("{outcome}");
+        }
+        Command::Serve { listen, grace } => {
+            let ws = find()?;
+            let opts = crate::schedule::ServeOptions {
+                listen,
+                grace: std::time::Duration::from_secs(grace),
+                ..Default::default()
+            };
+            let exit = crate::schedule::serve(ws, opts).await?;
+            if !exit.abandoned.is_empty() {
+                eprintln!(
+                    "xmatch serve: stopped; run(s) {:?} did not finish within the grace period and were marked abandoned (nothing of theirs was published)",
+                    exit.abandoned
+                );
+            }
+            // Abandoned runs may still occupy blocking threads; the runtime would wait
+            // for them on the way out.
+            std::process::exit(0);
+        }
+        Command::Runs {
+            show,
+            pipeline,
+            last,
+        } => {
+            let ws = find()?;
+            let store = ws.open_store().await?;
+            let text = match show {
+                Some(RunsCommand::Show { id }) => {
+                    crate::schedule::history::show(&store, id).await?
+                }
+                None => crate::schedule::history::list(&store, pipeline.as_deref(), last).await?,
+            };
+            print!("{text}");
         }
         Command::Demo {
             dir,

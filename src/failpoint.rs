@@ -11,17 +11,60 @@
 //! `publish.after_rename`.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 pub const ENV: &str = "XMATCH_FAILPOINT";
 
 static ARMED: OnceLock<Option<String>> = OnceLock::new();
+static FAILED: AtomicU32 = AtomicU32::new(0);
 
-/// Kills the process with SIGKILL when `XMATCH_FAILPOINT` equals `name`. The variable is
-/// read once per process, so a hot loop pays one atomic load per call.
+/// What the variable asks of a point: `NAME` kills, `NAME=sleep:SECS` stalls the run there
+/// (a slow run, for shutdown tests), `NAME=fail:N` makes the first N hits fail.
+enum Action {
+    Kill,
+    Sleep(Duration),
+    Fail(u32),
+}
+
+fn armed(name: &str) -> Option<Action> {
+    let value = ARMED
+        .get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()))
+        .as_deref()?;
+    let (point, action) = value.split_once('=').unwrap_or((value, ""));
+    if point != name {
+        return None;
+    }
+    let (verb, arg) = action.split_once(':').unwrap_or((action, ""));
+    match verb {
+        "" => Some(Action::Kill),
+        "sleep" => Some(Action::Sleep(Duration::from_secs_f64(
+            arg.parse().unwrap_or(1.0),
+        ))),
+        "fail" => Some(Action::Fail(arg.parse().unwrap_or(1))),
+        _ => None,
+    }
+}
+
+/// Kills the process with SIGKILL (or stalls) when `XMATCH_FAILPOINT` names `name`. The
+/// variable is read once per process, so a hot loop pays one atomic load per call.
 pub fn hit(name: &str) {
-    let armed = ARMED.get_or_init(|| std::env::var(ENV).ok().filter(|v| !v.is_empty()));
-    if armed.as_deref() == Some(name) {
-        kill_self(name);
+    match armed(name) {
+        Some(Action::Kill) => kill_self(name),
+        Some(Action::Sleep(d)) => {
+            tracing::warn!(failpoint = name, "failpoint reached: stalling");
+            std::thread::sleep(d)
+        }
+        _ => {}
+    }
+}
+
+/// `true` for the first N hits when `XMATCH_FAILPOINT` is `NAME=fail:N`: an injected
+/// failure the caller turns into an ordinary error (retry tests).
+pub fn fails(name: &str) -> bool {
+    match armed(name) {
+        Some(Action::Fail(n)) => FAILED.fetch_add(1, Ordering::SeqCst) < n,
+        _ => false,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod lake;
 pub mod link;
 pub mod pipeline;
 pub mod report;
+pub mod schedule;
 pub mod schema;
 pub mod store;
 pub mod tokenize;

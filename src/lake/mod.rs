@@ -582,12 +582,14 @@ pub struct Recovery {
 /// `committed_run_ids` are the runs the store has committed but not yet marked published
 /// (status `publishing`). Their staging is complete (files are fsynced before the store
 /// commit), so they are rolled forward: snapshot moved, `current` switched (never
-/// backwards, to an older run than it names), secure directory moved. Staging of any other
-/// run never committed and is deleted. Idempotent: safe to call at every start.
+/// backwards, to an older run than it names), secure directory moved. Staging of
+/// `live_run_ids` (runs still being worked on by a live process) is left alone; staging of
+/// any other run never committed and is deleted. Idempotent: safe to call at every start.
 pub fn recover(
     lake_dir: &Path,
     secure_dir: &Path,
     committed_run_ids: &[i64],
+    live_run_ids: &[i64],
 ) -> Result<Recovery, LakeError> {
     let mut out = Recovery::default();
     // A crash between creating the temporary symlink and renaming it leaves it behind.
@@ -602,7 +604,7 @@ pub fn recover(
     staged.sort_unstable();
     staged.dedup();
     for id in staged {
-        if !committed_run_ids.contains(&id) {
+        if !committed_run_ids.contains(&id) && !live_run_ids.contains(&id) {
             fsx::remove_dir_all_if_exists(&lake_dir.join(STAGING).join(id.to_string()))?;
             fsx::remove_dir_all_if_exists(&secure_dir.join(STAGING).join(id.to_string()))?;
             out.discarded.push(id);

@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::identity::token::Rule;
 use crate::link::evidence::Window;
+use crate::schedule::cron::CronSchedule;
 use crate::schema::{Catalog, SourceKind};
 
 #[derive(Debug, thiserror::Error)]
@@ -40,6 +41,21 @@ pub struct Pipeline {
     pub schedule: Option<String>,
     /// IANA time zone of the schedule (default UTC).
     pub timezone: Option<String>,
+    /// What the pipeline does; a cross-match unless it says otherwise.
+    #[serde(default)]
+    pub kind: JobKind,
+    /// What a daemon that was down at a schedule time does when it starts again.
+    #[serde(default)]
+    pub catch_up: CatchUp,
+    /// Extra tries after a failed run, each after a doubling delay.
+    #[serde(default)]
+    pub retries: u32,
+    /// Delay before the first retry; the n-th retry waits `2^(n-1)` times this.
+    #[serde(default = "default_backoff")]
+    pub retry_backoff_seconds: u64,
+    #[serde(default)]
+    pub notify: Notify,
+    #[serde(default)]
     pub sources: Vec<SourceConfig>,
     #[serde(default, rename = "match")]
     pub matching: MatchConfig,
@@ -50,6 +66,55 @@ pub struct Pipeline {
     /// The file it was loaded from.
     #[serde(skip)]
     pub file: PathBuf,
+    /// `schedule` and `timezone`, parsed.
+    #[serde(skip)]
+    pub cron: Option<CronSchedule>,
+}
+
+fn default_backoff() -> u64 {
+    60
+}
+
+/// The job a pipeline runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JobKind {
+    /// Resolve identities, cross-match the sources, publish the de-identified zone.
+    #[default]
+    Crossmatch,
+    /// Write the quarter's suppressed report files once its wage data is loaded.
+    QuarterlyReport,
+    /// Delete files and run data past the configured retention.
+    RetentionPurge,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Crossmatch => "crossmatch",
+            JobKind::QuarterlyReport => "quarterly_report",
+            JobKind::RetentionPurge => "retention_purge",
+        }
+    }
+}
+
+/// Schedule times missed while no daemon was running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CatchUp {
+    /// Record the missed time as skipped and wait for the next one.
+    #[default]
+    Skip,
+    /// Run once at start, however many times were missed.
+    Once,
+}
+
+/// Who hears about a failed or abandoned run.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Notify {
+    /// `http://host:port/path`: receives a JSON POST per failed or abandoned run.
+    pub webhook: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -140,6 +205,18 @@ impl Pipeline {
         })?;
         p.file = path.to_path_buf();
         p.validate(catalog)?;
+        p.cron = match &p.schedule {
+            Some(expr) => Some(
+                CronSchedule::parse(expr, p.timezone.as_deref()).map_err(|e| {
+                    let field = match e {
+                        crate::schedule::cron::ScheduleError::TimeZone(_) => "timezone",
+                        crate::schedule::cron::ScheduleError::Cron { .. } => "schedule",
+                    };
+                    p.field_err(field, e.to_string())
+                })?,
+            ),
+            None => None,
+        };
         Ok(p)
     }
 
@@ -169,26 +246,39 @@ impl Pipeline {
                 return Err(self.field_err(field("path"), "is empty"));
             }
         }
-        if participants != 1 {
-            return Err(self.field_err(
-                "sources",
-                format!(
-                    "needs exactly one source with the participants schema, found {participants}"
-                ),
-            ));
+        match self.kind {
+            JobKind::Crossmatch if participants != 1 => {
+                return Err(self.field_err(
+                    "sources",
+                    format!(
+                        "needs exactly one source with the participants schema, found {participants}"
+                    ),
+                ));
+            }
+            JobKind::QuarterlyReport | JobKind::RetentionPurge if !self.sources.is_empty() => {
+                return Err(self.field_err(
+                    "sources",
+                    format!(
+                        "a {} pipeline reads the workspace, not source files; remove them",
+                        self.kind.as_str()
+                    ),
+                ));
+            }
+            _ => {}
+        }
+        if self.retries > 10 {
+            return Err(self.field_err("retries", "at most 10"));
+        }
+        if self.retry_backoff_seconds == 0 {
+            return Err(self.field_err("retry_backoff_seconds", "at least 1"));
+        }
+        if let Some(url) = &self.notify.webhook {
+            crate::schedule::webhook::Target::parse(url)
+                .map_err(|e| self.field_err("notify.webhook", e))?;
         }
         self.passes()?;
         if !(0.0..=1.0).contains(&self.guard.max_row_drop) {
             return Err(self.field_err("guard.max_row_drop", "is a share between 0 and 1"));
-        }
-        if let Some(cron) = &self.schedule {
-            let fields = cron.split_whitespace().count();
-            if fields != 6 {
-                return Err(self.field_err(
-                    "schedule",
-                    format!("a cron expression has six fields (seconds first); found {fields}"),
-                ));
-            }
         }
         Ok(())
     }
@@ -218,7 +308,56 @@ impl Pipeline {
 }
 
 /// The pipeline files shipped with xmatch; `init` copies them into the workspace.
-pub const SHIPPED: &[(&str, &str)] = &[(
-    "nightly-crossmatch.toml",
-    include_str!("../../pipelines/nightly-crossmatch.toml"),
-)];
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "nightly-crossmatch.toml",
+        include_str!("../../pipelines/nightly-crossmatch.toml"),
+    ),
+    (
+        "quarterly-performance.toml",
+        include_str!("../../pipelines/quarterly-performance.toml"),
+    ),
+    (
+        "retention-purge.toml",
+        include_str!("../../pipelines/retention-purge.toml"),
+    ),
+];
+
+/// Every `*.toml` in `dir`, loaded: the good ones, and one error per broken file (a daemon
+/// runs the good ones and reports the others).
+pub fn load_dir(dir: &Path, catalog: &Catalog) -> (Vec<Pipeline>, Vec<ConfigError>) {
+    let mut files: Vec<PathBuf> = match std::fs::read_dir(dir) {
+        Ok(entries) => entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect(),
+        Err(source) => {
+            return (
+                Vec::new(),
+                vec![ConfigError::Read {
+                    path: dir.to_path_buf(),
+                    source,
+                }],
+            );
+        }
+    };
+    files.sort();
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    let mut names = std::collections::HashMap::new();
+    for f in files {
+        match Pipeline::load(&f, catalog) {
+            Ok(p) => {
+                if let Some(first) = names.insert(p.name.clone(), f.clone()) {
+                    bad.push(p.field_err(
+                        "name",
+                        format!("`{}` is also the name in {}", p.name, first.display()),
+                    ));
+                } else {
+                    good.push(p);
+                }
+            }
+            Err(e) => bad.push(e),
+        }
+    }
+    (good, bad)
+}

@@ -1,10 +1,13 @@
 pub mod config;
 pub mod demo;
+pub mod job;
+pub mod lease;
 mod outputs;
 pub mod progress;
 pub mod run;
 pub mod summary;
 
 pub use config::Pipeline;
+pub use job::{JobOutcome, execute};
 pub use run::{RunError, RunOptions, run};
 pub use summary::RunSummary;

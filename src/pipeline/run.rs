@@ -21,10 +21,11 @@ use std::time::Instant;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Date32Array, RecordBatch, StringArray};
 use arrow::compute::{concat_batches, filter_record_batch};
 use arrow::datatypes::{DataType, Date32Type, Decimal128Type, Int8Type};
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use tracing::info;
 
 use super::config::{FileFormatName, Pipeline, SourceConfig};
+use super::lease;
 use super::outputs::{self, EvidenceRows, MatchRows, Period};
 use super::progress::Progress;
 use super::summary::{EvidenceSummary, OutputSummary, RunSummary, SourceSummary, peak_rss_bytes};
@@ -38,7 +39,7 @@ use crate::link::evidence::{EvidenceFacts, Statuses, judge};
 use crate::link::wages::{Outcomes, Quarter, WageIndex, WageRow};
 use crate::link::{LinkOutcome, LinkStats, PersonIndex};
 use crate::schema::{Catalog, IdentityRole, ProgramSource, SourceKind, SourceSchema};
-use crate::store::{SourceFileRow, Store};
+use crate::store::{Lease, LeaseOutcome, NewRun, SourceFileRow, Store};
 use crate::workspace::{Key, Workspace};
 
 /// Rows per batch read from a source file.
@@ -93,6 +94,21 @@ pub enum RunError {
     Column { source_name: String, column: String },
     #[error("the run's worker thread failed: {0}")]
     Join(String),
+    #[error(
+        "pipeline `{pipeline}` is already running ({}, on {holder}); this run was recorded as skipped",
+        other_run.map(|r| format!("run {r}")).unwrap_or_else(|| "another run".into())
+    )]
+    LeaseHeld {
+        pipeline: String,
+        other_run: Option<i64>,
+        holder: String,
+    },
+    #[error(
+        "pipeline `{pipeline}`: this run lost its lease (another process declared it abandoned or took over); nothing was published"
+    )]
+    LeaseLost { pipeline: String },
+    #[error("failure injected at `{0}` (XMATCH_FAILPOINT)")]
+    Injected(&'static str),
 }
 
 fn arrow_err(what: &str) -> impl FnOnce(arrow::error::ArrowError) -> RunError + '_ {
@@ -105,7 +121,16 @@ fn arrow_err(what: &str) -> impl FnOnce(arrow::error::ArrowError) -> RunError + 
 /// How a run was started (kept in the run history).
 #[derive(Debug, Clone)]
 pub struct RunOptions {
+    /// `manual`, `schedule`, `catch-up`, `retry`, `demo`, …
     pub trigger: String,
+    /// 1 for a first try; retries of one firing count up.
+    pub attempt: u32,
+    /// The schedule time the run answers, when a schedule started it.
+    pub scheduled_for: Option<DateTime<Utc>>,
+    /// How long the run's lease lasts between heartbeats.
+    pub lease_ttl: std::time::Duration,
+    /// Receives the run's id as soon as it is recorded (the daemon reports it).
+    pub run_id_slot: Option<Arc<std::sync::OnceLock<i64>>>,
     /// Publish even when a source shrank past the guard rail or is empty.
     pub accept_drop: bool,
     /// The run's date: bounds dates of birth and stamps temporary-ID assignments.
@@ -119,6 +144,10 @@ impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
             trigger: "manual".into(),
+            attempt: 1,
+            scheduled_for: None,
+            lease_ttl: lease::DEFAULT_TTL,
+            run_id_slot: None,
             accept_drop: false,
             today: chrono::Local::now().date_naive(),
             progress: false,
@@ -126,74 +155,167 @@ impl Default for RunOptions {
     }
 }
 
-/// Runs `pipeline` in the workspace and returns its summary. The run is recorded in the
-/// store whatever happens; on failure nothing is published.
+/// Runs a cross-match `pipeline` in the workspace and returns its summary. The run is
+/// recorded in the store whatever happens; on failure nothing is published. A run that
+/// finds the pipeline's lease held by another live run is recorded as `skipped` and
+/// returns [`RunError::LeaseHeld`].
 pub async fn run(
     ws: &Workspace,
     pipeline: &Pipeline,
     opts: &RunOptions,
 ) -> Result<RunSummary, RunError> {
+    with_run(ws, pipeline, opts, |cx| {
+        let mut runner = Runner::new(&cx)?;
+        runner.execute()
+    })
+    .await
+}
+
+/// What a run's body gets: the run, its lease and the store, on a blocking thread (the
+/// body may `block_on` the store through `handle`).
+pub struct RunContext {
+    pub ws: Workspace,
+    pub pipeline: Pipeline,
+    pub opts: RunOptions,
+    pub store: Store,
+    pub key: Key,
+    pub run_id: i64,
+    pub lease: Lease,
+    pub handle: tokio::runtime::Handle,
+}
+
+/// The frame of every run, whatever its job: recover what dead runs left, record the run,
+/// take the pipeline's lease (or record `skipped`), keep it alive with a heartbeat while
+/// `body` works, and record how it ended.
+pub async fn with_run<T, F>(
+    ws: &Workspace,
+    pipeline: &Pipeline,
+    opts: &RunOptions,
+    body: F,
+) -> Result<T, RunError>
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(RunContext) -> Result<T, RunError> + Send + 'static,
+{
     let (store, key) = ws.open_keyed().await?;
     recover(ws, &store).await?;
-    let run_id = store.start_run(&pipeline.name, &opts.trigger).await?;
-    let handle = tokio::runtime::Handle::current();
-    let job = {
-        let (ws, pipeline, opts, store) =
-            (ws.clone(), pipeline.clone(), opts.clone(), store.clone());
-        tokio::task::spawn_blocking(move || {
-            let mut runner = Runner::new(&ws, &pipeline, &opts, &store, &key, run_id, handle)?;
-            runner.execute()
+    let run_id = store
+        .start_run_with(&NewRun {
+            pipeline: &pipeline.name,
+            trigger: &opts.trigger,
+            attempt: opts.attempt,
+            scheduled_for: opts.scheduled_for,
+            holder: lease::this_holder(),
+            provisional_expiry_ms: lease::now_ms() + opts.lease_ttl.as_millis() as i64,
         })
+        .await?;
+    if let Some(slot) = &opts.run_id_slot {
+        let _ = slot.set(run_id);
+    }
+    let lease = match lease::acquire(&store, &pipeline.name, run_id, opts.lease_ttl).await? {
+        LeaseOutcome::Acquired { lease, abandoned } => {
+            if let Some(old) = abandoned {
+                info!(run_id = old, "took over the lease of an abandoned run");
+            }
+            lease
+        }
+        LeaseOutcome::Held {
+            run_id: other,
+            holder,
+            ..
+        } => {
+            let err = RunError::LeaseHeld {
+                pipeline: pipeline.name.clone(),
+                other_run: other,
+                holder,
+            };
+            store
+                .finish_run(run_id, "skipped", None, Some(&err.to_string()))
+                .await?;
+            return Err(err);
+        }
     };
-    let result = match job.await {
+    let heartbeat = lease::Heartbeat::start(store.clone(), lease.clone(), run_id, opts.lease_ttl);
+    let cx = RunContext {
+        ws: ws.clone(),
+        pipeline: pipeline.clone(),
+        opts: opts.clone(),
+        store: store.clone(),
+        key,
+        run_id,
+        lease: lease.clone(),
+        handle: tokio::runtime::Handle::current(),
+    };
+    let result = match tokio::task::spawn_blocking(move || body(cx)).await {
         Ok(r) => r,
         Err(e) => Err(RunError::Join(e.to_string())),
     };
-    match result {
+    heartbeat.stop();
+    let finished = match &result {
         Ok(summary) => {
-            let json = serde_json::to_value(&summary).ok();
+            let json = serde_json::to_value(summary).ok();
             store
                 .finish_run(run_id, "succeeded", json.as_ref(), None)
-                .await?;
+                .await
+        }
+        // A run that lost its lease keeps the status its taker gave it (finish_run only
+        // changes unfinished runs).
+        Err(e) => {
+            store
+                .finish_run(run_id, "failed", None, Some(&e.to_string()))
+                .await
+        }
+    };
+    let _ = store.release_lease(&lease).await;
+    match result {
+        Ok(summary) => {
+            finished?;
             info!(run_id, "run succeeded");
             Ok(summary)
         }
-        Err(e) => {
-            // Best effort: the error is what the operator needs; a store failure here
-            // must not hide it.
-            let _ = store
-                .finish_run(run_id, "failed", None, Some(&e.to_string()))
-                .await;
-            Err(e)
-        }
+        // Best effort above: the error is what the operator needs; a store failure while
+        // recording it must not hide it.
+        Err(e) => Err(e),
     }
 }
 
-/// Finishes what a crashed run left: committed runs are published, uncommitted staging
-/// removed, and runs left `running` by a dead process marked `abandoned`.
-pub async fn recover(ws: &Workspace, store: &Store) -> Result<(), RunError> {
-    let committed = store.runs_with_status("publishing").await?;
+/// Finishes what dead runs left, and only theirs: a run whose process is gone (or whose
+/// lease expired) and that the store committed is published; one that never committed is
+/// marked `abandoned` and its staging removed. Live runs (of other pipelines, or on other
+/// machines) are left alone. Returns the runs it marked abandoned.
+pub async fn recover(ws: &Workspace, store: &Store) -> Result<Vec<i64>, RunError> {
+    let now = lease::now_ms();
+    let (mut live, mut committed, mut dead) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, status, holder, expires) in store.unfinished_runs().await? {
+        if lease::is_alive(holder.as_deref(), expires, now) {
+            live.push(id);
+        } else if status == "publishing" {
+            committed.push(id);
+        } else {
+            dead.push(id);
+        }
+    }
+    let mut abandoned = Vec::new();
+    for id in dead {
+        if store
+            .abandon_run(id, "the process running it stopped (its lease lapsed)")
+            .await?
+        {
+            info!(run_id = id, "marked a dead run abandoned");
+            abandoned.push(id);
+        }
+    }
     let lake_dir = ws.lake_dir();
     let secure_dir = ws.secure_dir();
     let ids = committed.clone();
-    tokio::task::spawn_blocking(move || lake::recover(&lake_dir, &secure_dir, &ids))
+    tokio::task::spawn_blocking(move || lake::recover(&lake_dir, &secure_dir, &ids, &live))
         .await
         .map_err(|e| RunError::Join(e.to_string()))??;
     for id in committed {
         store.finish_run(id, "succeeded", None, None).await?;
         info!(run_id = id, "recovered a committed run: published");
     }
-    for id in store.runs_with_status("running").await? {
-        store
-            .finish_run(
-                id,
-                "abandoned",
-                None,
-                Some("the process running it stopped"),
-            )
-            .await?;
-    }
-    Ok(())
+    Ok(abandoned)
 }
 
 struct Runner<'a> {
@@ -206,6 +328,8 @@ struct Runner<'a> {
     run_id: i64,
     handle: tokio::runtime::Handle,
     passes: Vec<Rule>,
+    /// The fencing token checked inside the commit.
+    lease: Lease,
     summary: RunSummary,
     /// Reject and identity-issue counts by (source, stage, reason), for data quality.
     quality: BTreeMap<(String, &'static str, String), u64>,
@@ -215,39 +339,36 @@ struct Runner<'a> {
 }
 
 impl<'a> Runner<'a> {
-    fn new(
-        ws: &'a Workspace,
-        pipeline: &'a Pipeline,
-        opts: &'a RunOptions,
-        store: &'a Store,
-        key: &Key,
-        run_id: i64,
-        handle: tokio::runtime::Handle,
-    ) -> Result<Runner<'a>, RunError> {
-        let passes = pipeline.passes()?;
+    fn new(cx: &'a RunContext) -> Result<Runner<'a>, RunError> {
+        let passes = cx.pipeline.passes()?;
         Ok(Runner {
-            ws,
-            pipeline,
-            opts,
-            store,
+            ws: &cx.ws,
+            pipeline: &cx.pipeline,
+            opts: &cx.opts,
+            store: &cx.store,
             catalog: Catalog::builtin()?,
-            tokenizer: Tokenizer::new(key.bytes(), key.id()),
-            run_id,
-            handle,
+            tokenizer: Tokenizer::new(cx.key.bytes(), cx.key.id()),
+            run_id: cx.run_id,
+            handle: cx.handle.clone(),
             passes,
+            lease: cx.lease.clone(),
             summary: RunSummary {
-                run_id,
-                pipeline: pipeline.name.clone(),
+                run_id: cx.run_id,
+                pipeline: cx.pipeline.name.clone(),
                 ..Default::default()
             },
             quality: BTreeMap::new(),
             source_files: Vec::new(),
             matches: Vec::new(),
-            progress: Progress::new(opts.progress),
+            progress: Progress::new(cx.opts.progress),
         })
     }
 
     fn execute(&mut self) -> Result<RunSummary, RunError> {
+        if crate::failpoint::fails("run.start") {
+            return Err(RunError::Injected("run.start"));
+        }
+        crate::failpoint::hit("run.start");
         let t = Instant::now();
         let mut snapshot =
             Snapshot::begin(&self.ws.lake_dir(), &self.ws.secure_dir(), self.run_id)?;
@@ -501,6 +622,13 @@ impl<'a> Runner<'a> {
         let summary_json = serde_json::to_value(&self.summary).ok();
         self.handle.block_on(async {
             let mut tx = self.store.begin().await?;
+            // Fencing: a run that lost its lease (declared abandoned, taken over) must
+            // not commit; the check holds the lease row until the commit.
+            if !tx.hold_fence(&self.lease).await? {
+                return Err(RunError::LeaseLost {
+                    pipeline: self.pipeline.name.clone(),
+                });
+            }
             tx.apply_registry_changes(self.run_id, &resolution.changes)
                 .await?;
             tx.record_source_files(self.run_id, &self.source_files)

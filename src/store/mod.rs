@@ -371,6 +371,8 @@ pub fn redact_url(url: &str) -> String {
 
 mod registry;
 pub use registry::{RegistryRows, SourceFileRow};
+mod runs;
+pub use runs::{Lease, LeaseOutcome, NewRun, RunMetrics, RunRow};
 mod lineage;
 pub use lineage::LineageFile;
 mod breach;

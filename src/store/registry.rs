@@ -1,4 +1,4 @@
-//! SQL for the identity registry and the run history.
+//! SQL for the identity registry and the source files each run read.
 
 use chrono::Utc;
 use sqlx::{QueryBuilder, Row};
@@ -81,54 +81,6 @@ impl Store {
                 .into_iter()
                 .map(|r| Ok((r.try_get("kind")?, r.try_get("a")?, r.try_get("b")?)))
                 .collect::<Result<Vec<_>, sqlx::Error>>()?)
-        })
-    }
-
-    /// Starts a run and returns its id.
-    pub async fn start_run(&self, pipeline: &str, trigger: &str) -> Result<i64, StoreError> {
-        const SQL: &str = "INSERT INTO runs (pipeline, trigger, started_at, status) \
-                           VALUES ($1, $2, $3, 'running') RETURNING id";
-        on_pool!(self, pool => {
-            Ok(sqlx::query_scalar(SQL)
-                .bind(pipeline)
-                .bind(trigger)
-                .bind(Utc::now())
-                .fetch_one(pool)
-                .await?)
-        })
-    }
-
-    /// Ends a run outside a transaction (failures; the success path uses the transaction).
-    pub async fn finish_run(
-        &self,
-        run_id: i64,
-        status: &str,
-        summary: Option<&serde_json::Value>,
-        error: Option<&str>,
-    ) -> Result<(), StoreError> {
-        const SQL: &str = "UPDATE runs SET finished_at = $1, status = $2, \
-                           summary = COALESCE($3, summary), error = $4 WHERE id = $5";
-        let summary = summary.map(|s| s.to_string());
-        on_pool!(self, pool => {
-            sqlx::query(SQL)
-                .bind(Utc::now())
-                .bind(status)
-                .bind(summary)
-                .bind(error)
-                .bind(run_id)
-                .execute(pool)
-                .await?;
-        });
-        Ok(())
-    }
-
-    /// Runs in a status, oldest first (recovery asks for `publishing`).
-    pub async fn runs_with_status(&self, status: &str) -> Result<Vec<i64>, StoreError> {
-        on_pool!(self, pool => {
-            Ok(sqlx::query_scalar("SELECT id FROM runs WHERE status = $1 ORDER BY id")
-                .bind(status)
-                .fetch_all(pool)
-                .await?)
         })
     }
 
@@ -286,26 +238,6 @@ impl StoreTx {
                 .execute(&mut *conn)
                 .await?;
             }
-        });
-        Ok(())
-    }
-
-    /// Sets a run's status inside the transaction (e.g. `publishing` together with the
-    /// registry and lineage it commits).
-    pub async fn set_run_status(
-        &mut self,
-        run_id: i64,
-        status: &str,
-        summary: Option<&serde_json::Value>,
-    ) -> Result<(), StoreError> {
-        let summary = summary.map(|s| s.to_string());
-        on_tx!(self, conn => {
-            sqlx::query("UPDATE runs SET status = $1, summary = COALESCE($2, summary) WHERE id = $3")
-                .bind(status)
-                .bind(summary)
-                .bind(run_id)
-                .execute(&mut *conn)
-                .await?;
         });
         Ok(())
     }

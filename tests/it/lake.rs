@@ -591,7 +591,7 @@ fn begin_refuses_while_another_runs_staging_awaits_recovery() {
         Err(LakeError::PendingStaging { run_ids }) => assert_eq!(run_ids, vec![2]),
         other => panic!("expected PendingStaging, got {other:?}"),
     }
-    let rec = lake::recover(&d.lake, &d.secure, &[]).unwrap();
+    let rec = lake::recover(&d.lake, &d.secure, &[], &[]).unwrap();
     assert_eq!(rec.discarded, vec![2]);
     assert_eq!(rec.current, Some(1));
     assert_current_complete(&d.lake, 1);
@@ -666,7 +666,7 @@ fn killed_mid_write_leaves_the_old_snapshot_and_recovery_discards_the_run() {
         d.lake.join(".staging/12").exists(),
         "the kill left partial staging"
     );
-    let rec = lake::recover(&d.lake, &d.secure, &[]).unwrap();
+    let rec = lake::recover(&d.lake, &d.secure, &[], &[]).unwrap();
     assert_eq!((rec.discarded, rec.current), (vec![12], Some(11)));
     assert!(!d.lake.join(".staging/12").exists() && !d.secure.join(".staging/12").exists());
     assert_current_complete(&d.lake, 11);
@@ -677,7 +677,7 @@ fn killed_mid_write_leaves_the_old_snapshot_and_recovery_discards_the_run() {
 fn killed_before_publish_rolls_forward_when_committed() {
     let d = crash_at(Some("lake.before_publish"));
     assert_current_complete(&d.lake, 11);
-    let rec = lake::recover(&d.lake, &d.secure, &[12]).unwrap();
+    let rec = lake::recover(&d.lake, &d.secure, &[12], &[]).unwrap();
     assert_eq!(rec.rolled_forward, vec![12]);
     assert_eq!(rec.published, vec![12]);
     assert_eq!(rec.current, Some(12));
@@ -689,7 +689,7 @@ fn killed_before_publish_rolls_forward_when_committed() {
     );
     assert!(d.lake.join("snapshots/11").exists());
     // Idempotent.
-    let again = lake::recover(&d.lake, &d.secure, &[12]).unwrap();
+    let again = lake::recover(&d.lake, &d.secure, &[12], &[]).unwrap();
     assert_eq!((again.rolled_forward, again.published), (vec![], vec![12]));
 }
 
@@ -697,7 +697,7 @@ fn killed_before_publish_rolls_forward_when_committed() {
 fn killed_before_publish_is_discarded_when_the_store_never_committed() {
     // E.g. killed during the store commit: the run stays `running`, not `publishing`.
     let d = crash_at(Some("lake.before_publish"));
-    let rec = lake::recover(&d.lake, &d.secure, &[]).unwrap();
+    let rec = lake::recover(&d.lake, &d.secure, &[], &[]).unwrap();
     assert_eq!((rec.discarded, rec.current), (vec![12], Some(11)));
     assert_current_complete(&d.lake, 11);
     assert!(!secure_published(&d, 12));
@@ -708,7 +708,7 @@ fn killed_mid_rename_serves_the_new_snapshot_and_recovery_moves_the_secure_zone(
     let d = crash_at(Some("publish.mid_rename"));
     assert_current_complete(&d.lake, 12);
     assert!(!secure_published(&d, 12));
-    let rec = lake::recover(&d.lake, &d.secure, &[12]).unwrap();
+    let rec = lake::recover(&d.lake, &d.secure, &[12], &[]).unwrap();
     assert_eq!(rec.rolled_forward, vec![12]);
     assert!(secure_published(&d, 12));
     assert_current_complete(&d.lake, 12);
@@ -723,7 +723,7 @@ fn killed_after_rename_needs_only_pruning() {
         d.lake.join("snapshots/10").exists(),
         "killed before pruning"
     );
-    let rec = lake::recover(&d.lake, &d.secure, &[12]).unwrap();
+    let rec = lake::recover(&d.lake, &d.secure, &[12], &[]).unwrap();
     assert_eq!((rec.published, rec.rolled_forward), (vec![12], vec![]));
     assert!(!d.lake.join("snapshots/10").exists());
     assert_current_complete(&d.lake, 12);
@@ -735,7 +735,7 @@ fn recovery_never_moves_current_backwards_and_reports_missing_runs() {
     publish_run(&d.lake, &d.secure, 5);
     // Run 4 is still `publishing` in the store yet 5 was published after it; run 6 is
     // `publishing` but its files are gone.
-    let rec = lake::recover(&d.lake, &d.secure, &[4, 5, 6]).unwrap();
+    let rec = lake::recover(&d.lake, &d.secure, &[4, 5, 6], &[]).unwrap();
     assert_eq!(rec.current, Some(5));
     assert_eq!(rec.published, vec![4, 5]);
     assert_eq!(rec.missing, vec![6]);

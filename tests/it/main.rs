@@ -13,6 +13,7 @@ mod pipeline;
 mod registry;
 mod report;
 mod schema;
+mod serve;
 mod store;
 mod support;
 mod tokenize;

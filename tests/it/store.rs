@@ -190,3 +190,175 @@ async fn registry_round_trips(store: &Store) {
 on_both_stores! {
     registry => registry_round_trips,
 }
+
+/// Leases: one holder at a time, expiry hands over, a taken-over run cannot publish, and
+/// the history records attempts, skips and abandonments.
+async fn leases_fence_and_history(store: &Store) {
+    use xmatch::store::{LeaseOutcome, NewRun};
+    store.migrate().await.unwrap();
+    let new_run = |holder: &'static str| NewRun {
+        pipeline: "nightly",
+        trigger: "schedule",
+        attempt: 1,
+        scheduled_for: Some("2025-03-09T08:00:00Z".parse().unwrap()),
+        holder,
+        provisional_expiry_ms: 0,
+    };
+    let now = 1_000_000_000_000i64;
+    let a = store.start_run_with(&new_run("host-a/1/1")).await.unwrap();
+    let LeaseOutcome::Acquired {
+        lease: la,
+        abandoned,
+    } = store
+        .acquire_lease("nightly", a, "host-a/1/1", now, 60_000, None)
+        .await
+        .unwrap()
+    else {
+        panic!("a free lease is taken")
+    };
+    assert_eq!(abandoned, None);
+
+    // A second holder, while the first is valid: held, naming the run.
+    let b = store.start_run_with(&new_run("host-b/2/2")).await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease("nightly", b, "host-b/2/2", now + 1_000, 60_000, None)
+            .await
+            .unwrap(),
+        LeaseOutcome::Held {
+            run_id: Some(a),
+            holder: "host-a/1/1".into(),
+            expires_ms: now + 60_000
+        }
+    );
+    // Other pipelines are independent.
+    assert!(matches!(
+        store
+            .acquire_lease("quarterly", b, "host-b/2/2", now, 60_000, None)
+            .await
+            .unwrap(),
+        LeaseOutcome::Acquired { .. }
+    ));
+    // Heartbeats extend it.
+    assert!(
+        store
+            .renew_lease(&la, a, now + 50_000, 60_000)
+            .await
+            .unwrap()
+    );
+
+    // A lapsed lease is taken over, and the old run is declared abandoned.
+    let c = store.start_run_with(&new_run("host-c/3/3")).await.unwrap();
+    let LeaseOutcome::Acquired {
+        lease: lc,
+        abandoned,
+    } = store
+        .acquire_lease("nightly", c, "host-c/3/3", now + 111_000, 60_000, None)
+        .await
+        .unwrap()
+    else {
+        panic!("an expired lease is taken over")
+    };
+    assert_eq!(abandoned, Some(a));
+    assert!(lc.fence > la.fence);
+    assert_eq!(store.run(a).await.unwrap().unwrap().status, "abandoned");
+    // The old holder wakes up: it cannot renew, and its publish step is fenced off.
+    assert!(
+        !store
+            .renew_lease(&la, a, now + 112_000, 60_000)
+            .await
+            .unwrap()
+    );
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.hold_fence(&la).await.unwrap());
+    drop(tx);
+    let mut tx = store.begin().await.unwrap();
+    assert!(tx.hold_fence(&lc).await.unwrap());
+    tx.commit().await.unwrap();
+    // finish_run does not overwrite the abandonment.
+    store
+        .finish_run(a, "failed", None, Some("late"))
+        .await
+        .unwrap();
+    assert_eq!(store.run(a).await.unwrap().unwrap().status, "abandoned");
+
+    // A dead holder's lease is taken at once with `steal_from`.
+    let d = store.start_run_with(&new_run("host-c/4/4")).await.unwrap();
+    assert!(matches!(
+        store
+            .acquire_lease("nightly", d, "host-c/4/4", now + 112_000, 60_000, None)
+            .await
+            .unwrap(),
+        LeaseOutcome::Held { .. }
+    ));
+    let LeaseOutcome::Acquired {
+        lease: ld,
+        abandoned,
+    } = store
+        .acquire_lease(
+            "nightly",
+            d,
+            "host-c/4/4",
+            now + 112_000,
+            60_000,
+            Some("host-c/3/3"),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("a dead holder's lease is taken")
+    };
+    assert_eq!(abandoned, Some(c));
+
+    // abandon_run revokes the lease: the fence moves on.
+    assert!(store.abandon_run(d, "test").await.unwrap());
+    assert!(!store.abandon_run(d, "again").await.unwrap());
+    let mut tx = store.begin().await.unwrap();
+    assert!(!tx.hold_fence(&ld).await.unwrap());
+    drop(tx);
+    store.release_lease(&ld).await.unwrap();
+
+    // History: newest first, filtered by pipeline, with attempts and schedule times.
+    store
+        .finish_run(b, "skipped", None, Some("held"))
+        .await
+        .unwrap();
+    let rows = store.runs(Some("nightly"), 10).await.unwrap();
+    assert_eq!(
+        rows.iter()
+            .map(|r| (r.id, r.status.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            (d, "abandoned"),
+            (c, "abandoned"),
+            (b, "skipped"),
+            (a, "abandoned")
+        ]
+    );
+    assert_eq!(
+        rows[3].scheduled_for,
+        Some("2025-03-09T08:00:00Z".parse().unwrap())
+    );
+    assert_eq!(store.runs(Some("other"), 10).await.unwrap().len(), 0);
+    assert_eq!(store.runs(None, 2).await.unwrap().len(), 2);
+    let unfinished = store.unfinished_runs().await.unwrap();
+    assert!(unfinished.is_empty(), "{unfinished:?}");
+
+    // Schedule marks only move forward.
+    let t1: chrono::DateTime<chrono::Utc> = "2025-11-02T07:30:00Z".parse().unwrap();
+    let t0: chrono::DateTime<chrono::Utc> = "2025-11-01T07:30:00Z".parse().unwrap();
+    assert_eq!(store.schedule_mark("nightly").await.unwrap(), None);
+    store.set_schedule_mark("nightly", t1).await.unwrap();
+    store.set_schedule_mark("nightly", t0).await.unwrap();
+    assert_eq!(store.schedule_mark("nightly").await.unwrap(), Some(t1));
+
+    let m = store.run_metrics().await.unwrap();
+    assert!(
+        m.by_status
+            .contains(&("nightly".into(), "abandoned".into(), 3))
+    );
+}
+
+on_both_stores! {
+    leases => leases_fence_and_history,
+}

@@ -49,6 +49,11 @@ impl PgStore {
         })
     }
 
+    /// The private schema (for a `search_path` in a URL handed to a child process).
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
     pub async fn drop(self) {
         self.store.close().await;
         sqlx::query(sqlx::AssertSqlSafe(format!(
