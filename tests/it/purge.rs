@@ -783,3 +783,26 @@ async fn the_purge_command_previews_refuses_a_future_date_and_reports_bad_config
     );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
+
+#[tokio::test]
+async fn a_workspace_from_before_retention_loads_and_purges_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    workspace::init(dir.path()).await.unwrap();
+    let config = dir.path().join(workspace::CONFIG_FILE);
+    let text = std::fs::read_to_string(&config).unwrap();
+    let old = &text[..text.find("[retention]").unwrap()];
+    std::fs::write(&config, old).unwrap();
+    let ws = Workspace::open(dir.path()).unwrap();
+    assert_eq!(ws.config().retention, workspace::Retention::default());
+    let report = purge::purge(&ws, &opts(false, "2099-01-01")).await.unwrap();
+    assert!(report.files.is_empty() && report.audit_id.is_some());
+
+    // An unknown key inside [retention] is refused, naming it.
+    std::fs::write(
+        &config,
+        format!("{old}[retention]\nyears_after_closout = 3\n"),
+    )
+    .unwrap();
+    let err = Workspace::open(dir.path()).unwrap_err().to_string();
+    assert!(err.contains("years_after_closout"), "{err}");
+}
