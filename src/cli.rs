@@ -188,6 +188,22 @@ pub enum Command {
         #[arg(long, value_name = "FILE", requires = "format")]
         out: Option<PathBuf>,
     },
+    /// Delete de-identified and secure-zone files past retention ([retention] in
+    /// xmatch.toml: years after each program year's closeout date). Lineage keeps a
+    /// tombstone of each file with its persons; the registry and audit log are never
+    /// purged. Written to the audit log.
+    Purge {
+        /// Show what would go; delete nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Judge retention as of this date (YYYY-MM-DD; default: today). A later date
+        /// than today is accepted only with --dry-run.
+        #[arg(long, value_name = "DATE")]
+        today: Option<chrono::NaiveDate>,
+        /// Why (recorded in the audit log).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+    },
     /// Show the source schemas: columns, PII classes, sensitive categories and roles.
     Schema {
         /// One source (default: list all sources).
@@ -531,6 +547,28 @@ pub async fn run(cli: Cli) -> Result<()> {
                     print!("{text}");
                 }
             }
+        }
+        Command::Purge {
+            dry_run,
+            today,
+            reason,
+        } => {
+            let now = chrono::Local::now().date_naive();
+            let today = today.unwrap_or(now);
+            if !dry_run && today > now {
+                anyhow::bail!(
+                    "--today {today} is later than today ({now}): a purge never runs ahead of the clock; add --dry-run to preview"
+                );
+            }
+            let ws = find()?;
+            let opts = crate::purge::PurgeOptions {
+                dry_run,
+                today,
+                actor: crate::breach::current_user(),
+                reason,
+            };
+            let report = crate::purge::purge(&ws, &opts).await?;
+            print!("{report}");
         }
         Command::Schema { name } => {
             let catalog = Catalog::builtin()?;

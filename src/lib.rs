@@ -14,6 +14,7 @@ pub mod ingest;
 pub mod lake;
 pub mod link;
 pub mod pipeline;
+pub mod purge;
 pub mod report;
 pub mod schedule;
 pub mod schema;

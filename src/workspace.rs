@@ -93,6 +93,8 @@ pub struct Config {
     pub key: KeyConfig,
     #[serde(default)]
     pub reporting: Reporting,
+    #[serde(default)]
+    pub retention: Retention,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -164,13 +166,37 @@ impl Default for Reporting {
     }
 }
 
+/// `[retention]`: how long files are kept (see `crate::purge::policy` for the rule).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Retention {
+    /// Years files are kept after a program year's closeout date.
+    pub years_after_closeout: u32,
+    /// `PY2022 = "2025-09-30"`: the date the program year's final closeout expenditure
+    /// report was submitted. Kept as raw TOML so a quoted date and a date literal both
+    /// work and a bad one is reported with its key.
+    pub closeout: std::collections::BTreeMap<String, toml::Value>,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Retention {
+            years_after_closeout: crate::purge::policy::MIN_YEARS_AFTER_CLOSEOUT,
+            closeout: Default::default(),
+        }
+    }
+}
+
 impl Config {
     fn to_commented_toml(&self) -> String {
         let body = toml::to_string_pretty(self).expect("the config serializes");
         format!(
             "# xmatch workspace configuration. Relative paths are relative to this file.\n\
              # The store URL may be overridden with the {STORE_URL_ENV} environment variable\n\
-             # (e.g. postgres://xmatch@db.internal/xmatch) to keep passwords out of this file.\n\n{body}"
+             # (e.g. postgres://xmatch@db.internal/xmatch) to keep passwords out of this file.\n\
+             # `xmatch purge` deletes a program year's files only once [retention.closeout]\n\
+             # gives its closeout date, e.g. PY2022 = \"2025-09-30\", and years_after_closeout\n\
+             # have passed since.\n\n{body}"
         )
     }
 }
@@ -246,6 +272,14 @@ impl Workspace {
         let config: Config = toml::from_str(&text).map_err(|e| WorkspaceError::Config {
             path: path.clone(),
             problem: e.message().to_string(),
+        })?;
+        // Checked here, not at purge time, so a typo in a closeout date stops every
+        // command at once rather than surfacing months later in a purge.
+        crate::purge::policy::Policy::from_config(&config.retention).map_err(|problem| {
+            WorkspaceError::Config {
+                path: path.clone(),
+                problem,
+            }
         })?;
         Ok(Workspace { root, config })
     }
@@ -370,6 +404,7 @@ pub async fn init(dir: &Path) -> Result<InitReport, WorkspaceError> {
                 store: StoreConfig::default(),
                 key: KeyConfig::default(),
                 reporting: Reporting::default(),
+                retention: Retention::default(),
             }
             .to_commented_toml()
             .as_bytes(),

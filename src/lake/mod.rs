@@ -26,6 +26,7 @@
 
 mod fsx;
 pub mod personset;
+mod retire;
 mod write;
 
 use std::collections::HashMap;
@@ -40,6 +41,7 @@ use crate::failpoint;
 use crate::schema::{Column, PiiClass};
 
 pub use personset::{PersonSet, PersonSetError};
+pub use retire::{Presence, PublishedFile, Zones};
 pub use write::hive_escape;
 
 /// Hive's directory value for a null (or empty) partition value. DataFusion reads it back
@@ -112,7 +114,7 @@ pub enum LakeError {
 }
 
 /// Which of the two output zones a file belongs to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Zone {
     /// De-identified: analysts and DataFusion read it.

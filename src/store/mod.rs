@@ -377,3 +377,5 @@ mod lineage;
 pub use lineage::LineageFile;
 mod breach;
 pub use breach::{LineageFilter, LineageMeta};
+mod purge;
+pub use purge::{PurgeRecorded, UnpurgedFile};

@@ -10,6 +10,7 @@ mod ingest;
 mod lake;
 mod leaks;
 mod pipeline;
+mod purge;
 mod registry;
 mod report;
 mod schema;
