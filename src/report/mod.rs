@@ -10,7 +10,10 @@
 pub mod coenrollment;
 pub mod output;
 pub mod performance;
+pub mod pirl;
+pub mod publish;
 pub mod quality;
+pub mod record;
 pub mod session;
 pub mod suppress;
 
@@ -46,6 +49,12 @@ pub enum ReportError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Schema(#[from] crate::schema::SchemaError),
+    #[error(
+        "PIRL edit checks failed in {rows} row(s) ({checks} element/check pair(s)); --strict: nothing written"
+    )]
+    EditChecks { rows: u64, checks: usize },
+    #[error("quarterly reports not written: {0}")]
+    NotReady(String),
 }
 
 impl From<datafusion::error::DataFusionError> for ReportError {
@@ -221,6 +230,31 @@ pub async fn run_command(
         ReportCommand::DataQuality { format } => {
             let (schema, batch) = quality::data_quality(&session).await?;
             quality::render(&schema, &batch, format.into())?
+        }
+        ReportCommand::Publish { program_year } => {
+            let opts = publish::PublishOptions {
+                program_year,
+                today: chrono::Local::now().date_naive(),
+            };
+            match publish::publish_quarterly(ws, &opts).await? {
+                publish::QuarterlyOutcome::NotReady { reason } => {
+                    return Err(ReportError::NotReady(reason));
+                }
+                publish::QuarterlyOutcome::Published(p) => {
+                    let mut text = format!(
+                        "program year {}, quarter ending {} (wage quarter {} loaded, run {}): written to {}\n",
+                        p.program_year,
+                        p.reporting_quarter,
+                        p.wage_quarter,
+                        p.run_id,
+                        p.dir.display()
+                    );
+                    for f in &p.files {
+                        text.push_str(&format!("  {}\n", f.display()));
+                    }
+                    text.into_bytes()
+                }
+            }
         }
     };
     std::io::stdout()
