@@ -113,11 +113,40 @@ pub async fn person_set(store: &Store, keys: &[&str]) -> Result<PersonSet, Repor
 }
 
 /// Records `files` in lineage under `run_id`, in one transaction.
+///
+/// A file written again from the same run at the same path (a report republished) is
+/// not recorded twice when its bytes are the same; when they differ (say the small-cell
+/// threshold changed), the new version's path gets `#<first 12 hex of its SHA-256>`,
+/// because lineage keeps one row per run and path and the old version's row must stay:
+/// copies of it may be out there.
 pub async fn record_lineage(
     store: &Store,
     run_id: i64,
     files: &[WrittenFile],
 ) -> Result<(), ReportError> {
+    let known = store
+        .lineage_meta(&crate::store::LineageFilter::Run(run_id))
+        .await?;
+    let mut files = files.to_vec();
+    files.retain(|f| {
+        !known.iter().any(|k| {
+            k.zone == f.zone && k.sha256 == f.sha256 && Path::new(&k.path) == f.path.as_path()
+        })
+    });
+    for f in &mut files {
+        if known
+            .iter()
+            .any(|k| k.zone == f.zone && Path::new(&k.path) == f.path.as_path())
+        {
+            let mut p = f.path.clone().into_os_string();
+            p.push(format!("#{}", &f.sha256[..12]));
+            f.path = PathBuf::from(p);
+        }
+    }
+    if files.is_empty() {
+        return Ok(());
+    }
+    let files = &files[..];
     let key_id = store.workspace().await?.map(|w| w.key_id).ok_or_else(|| {
         ReportError::Output("the state store has no workspace row: run `xmatch init`".into())
     })?;
