@@ -89,6 +89,33 @@ pub fn program_year_bounds(py: i32) -> (chrono::NaiveDate, chrono::NaiveDate) {
     )
 }
 
+pub const EXTENT_SQL: &str = include_str!("sql/program_year_extent.sql");
+
+/// Fails with [`ReportError::NoData`] unless program year `py` overlaps the dates the
+/// published participants cover (entries and exits). Every report and extract taking a
+/// program year asks this first, so a mistyped or future year is one clear error rather
+/// than a report of the periods that happen to be still open.
+pub async fn require_program_year(session: &LakeSession, py: i32) -> Result<(), ReportError> {
+    use arrow::array::{Array, AsArray};
+    if !session.has_table("participants") {
+        return Err(ReportError::NoData(py));
+    }
+    let (_, batches) = session.query(EXTENT_SQL).await?;
+    let date = |name: &str| -> Option<chrono::NaiveDate> {
+        // An aggregate's one row can come after empty batches.
+        let b = batches.iter().find(|b| b.num_rows() > 0)?;
+        let a = arrow::compute::cast(b.column_by_name(name)?, &arrow::datatypes::DataType::Date32)
+            .ok()?;
+        let a = a.as_primitive_opt::<arrow::datatypes::Date32Type>()?;
+        (!a.is_null(0)).then(|| crate::deid::from_date32(a.value(0)))
+    };
+    let (start, end) = program_year_bounds(py);
+    match (date("first_date"), date("last_date")) {
+        (Some(first), Some(last)) if first <= end && last >= start => Ok(()),
+        _ => Err(ReportError::NoData(py)),
+    }
+}
+
 /// Binds a program year into a report's SQL. Report SQL names `{{py}}`, `{{py_start}}` and
 /// `{{py_end}}`; the values are an `i32` and two dates formatted here, never user text, so
 /// textual binding cannot inject SQL (DataFusion's `$1` placeholders cannot be typed inside

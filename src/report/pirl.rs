@@ -521,9 +521,7 @@ pub async fn extract(
     layout: &PirlLayout,
     program_year: i32,
 ) -> Result<PirlExtract, ReportError> {
-    if !session.has_table("participants") {
-        return Err(ReportError::NoData(program_year));
-    }
+    super::require_program_year(session, program_year).await?;
     let (_, batches) = session
         .query(&bind_program_year(EXTRACT_SQL, program_year))
         .await?;
