@@ -1048,6 +1048,34 @@ async fn report_performance_matches_an_independent_computation_on_a_generated_st
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn report_session_min_and_max_of_an_expression_are_right() {
+    // A MIN on a column beside a MAX of an expression: DataFusion 55's aggregate dynamic
+    // filter pruned rows the MAX needed (apache/datafusion#24816); the session turns it off.
+    let (_, ws) = generated_state();
+    let periods = lake_periods(ws);
+    let first = periods.iter().map(|p| p.entry).min().unwrap();
+    let last = periods
+        .iter()
+        .map(|p| p.exit.map_or(p.entry, |x| x.max(p.entry)))
+        .max()
+        .unwrap();
+    let session = LakeSession::open(&ws.lake_dir()).await.unwrap();
+    for sql in [
+        "SELECT min(entry_date) AS f, max(coalesce(exit_date, entry_date)) AS l FROM participants",
+        "SELECT min(entry_date) AS f, max(CASE WHEN exit_date > entry_date THEN exit_date ELSE entry_date END) AS l FROM participants",
+    ] {
+        let (schema, batches) = session.query(sql).await.unwrap();
+        let mut out = Vec::new();
+        output::render(&schema, &batches, OutputFormat::Csv, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!("f,l\n{first},{last}\n"),
+            "{sql}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn report_pirl_export_is_checked_secure_recorded_and_audited() {
     let (_, ws) = generated_state();
     let out = pirl::export(
@@ -1198,6 +1226,11 @@ async fn report_pirl_strict_unknown_keys_and_bad_years_are_refused() {
         vec!["export", "pirl", "--program-year", "1990"],
         vec!["export", "pirl", "--program-year", "2024", "--strict"],
         vec!["report", "performance", "--program-year", "1990"],
+        // The fixture's last date is 2025-07-01: PY2026 has not begun in the data, even
+        // though periods without an exit would count as served in it.
+        vec!["report", "performance", "--program-year", "2026"],
+        vec!["report", "coenrollment", "--program-year", "2026"],
+        vec!["export", "pirl", "--program-year", "2026"],
     ] {
         let o = std::process::Command::new(crate::support::xmatch_bin())
             .arg("-w")
@@ -1209,7 +1242,18 @@ async fn report_pirl_strict_unknown_keys_and_bad_years_are_refused() {
         assert_eq!(o.status.code(), Some(2), "{args:?}: {stderr}");
         assert_eq!(stderr.lines().count(), 1, "{args:?}: {stderr}");
         assert!(stderr.starts_with("xmatch: error: "), "{stderr}");
+        if args.contains(&"2026") {
+            assert!(
+                stderr.contains("program year 2026 has no participant data"),
+                "{stderr}"
+            );
+        }
     }
+    // PY2025 began in the data (exits and an entry in July 2025): not an error.
+    let session = LakeSession::open(&ws.lake_dir()).await.unwrap();
+    xmatch::report::require_program_year(&session, 2025)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread")]
