@@ -19,7 +19,7 @@
 //! in lineage with its persons, and every export is written to the audit table with the
 //! OS user who ran it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use arrow::array::{Array, AsArray, RecordBatch};
@@ -457,7 +457,7 @@ pub fn check(
         }
     }
     let mut tally = Tally::default();
-    let mut seen: HashMap<Vec<Option<String>>, ()> = HashMap::new();
+    let mut seen: HashSet<Vec<Option<String>>> = HashSet::new();
     for row in &mut rows {
         let exited = layout.exit.is_none_or(|x| row[x].is_some());
         for (i, e) in layout.elements.iter().enumerate() {
@@ -502,7 +502,7 @@ pub fn check(
             }
         }
         let unique: Vec<Option<String>> = layout.unique.iter().map(|&i| row[i].clone()).collect();
-        if seen.insert(unique, ()).is_some() {
+        if !seen.insert(unique) {
             tally.add(layout.unique[0], "duplicate".into(), &key);
         }
     }
