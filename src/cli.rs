@@ -144,6 +144,11 @@ pub enum Command {
         #[command(subcommand)]
         report: ReportCommand,
     },
+    /// Extracts for federal reporting (written to the secure zone, audited).
+    Export {
+        #[command(subcommand)]
+        export: ExportCommand,
+    },
     /// Breach impact: which persons and which PII an exposed file, dataset, run, time
     /// window or list of identifiers affects, the 24-hour reporting deadline, and the
     /// notification list. Every query is recorded in the audit log.
@@ -238,6 +243,27 @@ pub enum ReportCommand {
     DataQuality {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
+    },
+    /// Write this quarter's suppressed report files (CSV and JSON) to the workspace's
+    /// reports/ area, once the UI wage quarter they need is loaded.
+    Publish {
+        /// Default: the program year of the quarter that ended last.
+        #[arg(long, value_name = "PY")]
+        program_year: Option<i32>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ExportCommand {
+    /// PIRL extract: one row per participant period, PIRL element numbers as columns
+    /// (100 = person key), after WIPS-style edit checks.
+    Pirl {
+        #[arg(long, value_name = "PY")]
+        program_year: i32,
+        /// Write nothing (and fail) when any edit check fails; by default the file is
+        /// written with the failure report beside it.
+        #[arg(long)]
+        strict: bool,
     },
 }
 
@@ -489,6 +515,20 @@ pub async fn run(cli: Cli) -> Result<()> {
         Command::Report { report } => {
             let ws = find()?;
             crate::report::run_command(&ws, report).await?;
+        }
+        Command::Export {
+            export:
+                ExportCommand::Pirl {
+                    program_year,
+                    strict,
+                },
+        } => {
+            let ws = find()?;
+            let opts = crate::report::pirl::ExportOptions {
+                program_year,
+                strict,
+            };
+            crate::report::pirl::run_command(&ws, &opts).await?;
         }
         Command::Breach {
             file,

@@ -29,12 +29,15 @@ const BUILTIN: &[(&str, &str)] = &[
 ];
 const SENSITIVITY: &str = include_str!("../schemas/sensitivity.toml");
 const SERVICES: &str = include_str!("../schemas/services.toml");
+/// The PIRL extract's element list (`report::pirl` parses it against the participants
+/// schema, so it can never disagree with it about a column's PII class).
+pub const PIRL: &str = include_str!("../schemas/pirl.toml");
 
 /// File names of every schema file compiled in (sources plus the two catalogues), so a
 /// test can prove nothing in `schemas/` is left out.
 pub fn builtin_file_names() -> Vec<&'static str> {
     let mut names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
-    names.extend(["sensitivity.toml", "services.toml"]);
+    names.extend(["sensitivity.toml", "services.toml", "pirl.toml"]);
     names
 }
 

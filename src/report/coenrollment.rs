@@ -31,6 +31,9 @@ pub async fn coenrollment(
             )));
         }
     }
+    if let Some(py) = program_year {
+        super::require_program_year(session, py).await?;
+    }
     let filter = match program_year {
         Some(py) => format!("WHERE program_year = {py}"),
         None => String::new(),

@@ -10,7 +10,10 @@
 pub mod coenrollment;
 pub mod output;
 pub mod performance;
+pub mod pirl;
+pub mod publish;
 pub mod quality;
+pub mod record;
 pub mod session;
 pub mod suppress;
 
@@ -46,6 +49,12 @@ pub enum ReportError {
     Store(#[from] crate::store::StoreError),
     #[error("{0}")]
     Schema(#[from] crate::schema::SchemaError),
+    #[error(
+        "PIRL edit checks failed in {rows} row(s) ({checks} element/check pair(s)); --strict: nothing written"
+    )]
+    EditChecks { rows: u64, checks: usize },
+    #[error("quarterly reports not written: {0}")]
+    NotReady(String),
 }
 
 impl From<datafusion::error::DataFusionError> for ReportError {
@@ -78,6 +87,33 @@ pub fn program_year_bounds(py: i32) -> (chrono::NaiveDate, chrono::NaiveDate) {
         chrono::NaiveDate::from_ymd_opt(py, 7, 1).expect("valid date"),
         chrono::NaiveDate::from_ymd_opt(py + 1, 6, 30).expect("valid date"),
     )
+}
+
+pub const EXTENT_SQL: &str = include_str!("sql/program_year_extent.sql");
+
+/// Fails with [`ReportError::NoData`] unless program year `py` overlaps the dates the
+/// published participants cover (entries and exits). Every report and extract taking a
+/// program year asks this first, so a mistyped or future year is one clear error rather
+/// than a report of the periods that happen to be still open.
+pub async fn require_program_year(session: &LakeSession, py: i32) -> Result<(), ReportError> {
+    use arrow::array::{Array, AsArray};
+    if !session.has_table("participants") {
+        return Err(ReportError::NoData(py));
+    }
+    let (_, batches) = session.query(EXTENT_SQL).await?;
+    let date = |name: &str| -> Option<chrono::NaiveDate> {
+        // An aggregate's one row can come after empty batches.
+        let b = batches.iter().find(|b| b.num_rows() > 0)?;
+        let a = arrow::compute::cast(b.column_by_name(name)?, &arrow::datatypes::DataType::Date32)
+            .ok()?;
+        let a = a.as_primitive_opt::<arrow::datatypes::Date32Type>()?;
+        (!a.is_null(0)).then(|| crate::deid::from_date32(a.value(0)))
+    };
+    let (start, end) = program_year_bounds(py);
+    match (date("first_date"), date("last_date")) {
+        (Some(first), Some(last)) if first <= end && last >= start => Ok(()),
+        _ => Err(ReportError::NoData(py)),
+    }
 }
 
 /// Binds a program year into a report's SQL. Report SQL names `{{py}}`, `{{py_start}}` and
@@ -221,6 +257,31 @@ pub async fn run_command(
         ReportCommand::DataQuality { format } => {
             let (schema, batch) = quality::data_quality(&session).await?;
             quality::render(&schema, &batch, format.into())?
+        }
+        ReportCommand::Publish { program_year } => {
+            let opts = publish::PublishOptions {
+                program_year,
+                today: chrono::Local::now().date_naive(),
+            };
+            match publish::publish_quarterly(ws, &opts).await? {
+                publish::QuarterlyOutcome::NotReady { reason } => {
+                    return Err(ReportError::NotReady(reason));
+                }
+                publish::QuarterlyOutcome::Published(p) => {
+                    let mut text = format!(
+                        "program year {}, quarter ending {} (wage quarter {} loaded, run {}): written to {}\n",
+                        p.program_year,
+                        p.reporting_quarter,
+                        p.wage_quarter,
+                        p.run_id,
+                        p.dir.display()
+                    );
+                    for f in &p.files {
+                        text.push_str(&format!("  {}\n", f.display()));
+                    }
+                    text.into_bytes()
+                }
+            }
         }
     };
     std::io::stdout()

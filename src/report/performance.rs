@@ -48,9 +48,7 @@ pub struct PerformanceReport {
 
 /// Computes the raw cells (no suppression) for `py`, in report order.
 pub async fn cells(session: &LakeSession, py: i32) -> Result<Vec<Cell>, ReportError> {
-    if !session.has_table("participants") {
-        return Err(ReportError::NoData(py));
-    }
+    super::require_program_year(session, py).await?;
     // DataFusion does not share a CTE or view between the branches of a UNION ALL: each
     // would scan the Parquet files again. The year's rows are few, so hold them in memory.
     let (schema, rows) = session.query(&bind_program_year(COHORT_SQL, py)).await?;

@@ -61,9 +61,18 @@ impl LakeSession {
     pub async fn open(lake_dir: &Path) -> Result<LakeSession, ReportError> {
         let (run_id, snapshot) = crate::lake::current_snapshot(lake_dir)?
             .ok_or_else(|| ReportError::NothingPublished(lake_dir.to_path_buf()))?;
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             .with_information_schema(true)
             .with_collect_statistics(true);
+        // DataFusion 55 pushes a MIN/MAX aggregate's running bound into the Parquet scan
+        // even when another aggregate of the same node needs the rows it prunes:
+        // `SELECT min(entry_date), max(coalesce(exit_date, entry_date))` returned a
+        // wrong maximum here (apache/datafusion#24816, fixed after 55.2). Off until the
+        // pinned version has the fix; `query` refuses `SET`, so it stays off.
+        config
+            .options_mut()
+            .optimizer
+            .enable_aggregate_dynamic_filter_pushdown = false;
         let ctx = SessionContext::new_with_config(config);
         let mut session = LakeSession {
             ctx,
