@@ -34,6 +34,12 @@ impl Quarter {
         ((1..=4).contains(&q) && (1900..=2200).contains(&year)).then_some(Quarter { year, q })
     }
 
+    /// The quarter's first day (1 January, 1 April, 1 July or 1 October).
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, u32::from(self.q - 1) * 3 + 1, 1)
+            .expect("a parsed quarter has a valid first day")
+    }
+
     pub fn plus(self, n: u32) -> Quarter {
         let idx = self.year * 4 + i32::from(self.q - 1) + n as i32;
         Quarter {

@@ -29,7 +29,7 @@ use super::lease;
 use super::outputs::{self, EvidenceRows, MatchRows, Period};
 use super::progress::Progress;
 use super::summary::{EvidenceSummary, OutputSummary, RunSummary, SourceSummary, peak_rss_bytes};
-use crate::deid::{self, from_date32};
+use crate::deid::{self, from_date32, program_year};
 use crate::identity::identify::{IdentifiedBatch, identify};
 use crate::identity::registry::{PersonId, Registry, RowIdentity};
 use crate::identity::token::{RULES, Rule, Token, Tokenizer};
@@ -38,6 +38,7 @@ use crate::lake::{self, Snapshot, Zone};
 use crate::link::evidence::{EvidenceFacts, Statuses, judge};
 use crate::link::wages::{Outcomes, Quarter, WageIndex, WageRow};
 use crate::link::{LinkOutcome, LinkStats, PersonIndex};
+use crate::purge::Policy;
 use crate::schema::{Catalog, IdentityRole, ProgramSource, SourceKind, SourceSchema};
 use crate::store::{Lease, LeaseOutcome, NewRun, SourceFileRow, Store};
 use crate::workspace::{Key, Workspace};
@@ -107,6 +108,10 @@ pub enum RunError {
         "pipeline `{pipeline}`: this run lost its lease (another process declared it abandoned or took over); nothing was published"
     )]
     LeaseLost { pipeline: String },
+    #[error("not ready: {0}")]
+    NotReady(String),
+    #[error("{0}")]
+    Job(String),
     #[error("failure injected at `{0}` (XMATCH_FAILPOINT)")]
     Injected(&'static str),
 }
@@ -256,6 +261,17 @@ where
             let json = serde_json::to_value(summary).ok();
             store
                 .finish_run(run_id, "succeeded", json.as_ref(), None)
+                .await
+        }
+        // A precondition that does not hold yet is a skip, not a failure.
+        Err(RunError::NotReady(reason)) => {
+            store
+                .finish_run(
+                    run_id,
+                    "skipped",
+                    None,
+                    Some(&format!("not ready: {reason}")),
+                )
                 .await
         }
         // A run that lost its lease keeps the status its taker gave it (finish_run only
@@ -412,10 +428,23 @@ impl<'a> Runner<'a> {
         let t = Instant::now();
         let schema = self.schema_of(&participants_cfg)?.clone();
         let entry = date_column(&batch, "entry_date", &schema.name)?;
+        // Program years past retention were purged (or are about to be): publishing them
+        // again from the full case-management export would undo the purge.
+        let retention = Policy::from_config(&self.ws.config().retention).map_err(RunError::Job)?;
+        let today = self.opts.today;
         let mut seen = HashMap::new();
         let mut keep = Vec::with_capacity(batch.num_rows());
         let mut dup_rejects = Vec::new();
         for i in 0..batch.num_rows() {
+            let withheld = entry.is_some_and(|e| {
+                e.is_valid(i)
+                    && retention.past_retention(program_year(from_date32(e.value(i))), today)
+            });
+            if withheld {
+                self.summary.withheld_past_retention += 1;
+                keep.push(false);
+                continue;
+            }
             let person = resolution.person_of_row[i];
             let first = entry
                 .map(|e| seen.insert((person, e.value(i)), i).is_none())
@@ -541,6 +570,12 @@ impl<'a> Runner<'a> {
         self.summary.evidence = ev;
         self.summary.wage_rows_linked = wage_rows.len() as u64;
         self.summary.wage_quarters = quarters.iter().map(|q| q.to_string()).collect();
+        let before = wage_rows.len();
+        let wage_rows: Vec<WageRow> = wage_rows
+            .into_iter()
+            .filter(|w| !retention.past_retention(program_year(w.quarter.first_day()), today))
+            .collect();
+        self.summary.withheld_past_retention += (before - wage_rows.len()) as u64;
         let wage_index = WageIndex::new(wage_rows, quarters);
         let outcomes: Vec<Option<Outcomes>> = periods
             .iter()

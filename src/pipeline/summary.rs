@@ -47,6 +47,9 @@ pub struct RunSummary {
     pub evidence: EvidenceSummary,
     pub wage_rows_linked: u64,
     pub wage_quarters: Vec<String>,
+    /// Participant periods and wage records of program years past retention (see
+    /// `purge`): read and resolved, but not published again once purged.
+    pub withheld_past_retention: u64,
     pub outputs: Vec<OutputSummary>,
     /// Stage name and seconds.
     pub stages: Vec<(String, f64)>,
@@ -129,6 +132,13 @@ impl fmt::Display for RunSummary {
                 _ => "none".to_string(),
             }
         )?;
+        if self.withheld_past_retention > 0 {
+            writeln!(
+                f,
+                "withheld past retention {} (program years the retention policy has purged)",
+                self.withheld_past_retention
+            )?;
+        }
         writeln!(f)?;
         for o in &self.outputs {
             writeln!(

@@ -162,8 +162,8 @@ pub async fn serve(ws: Workspace, opts: ServeOptions) -> Result<ServeExit, Serve
         gauges,
         stopping: false,
     };
-    d.sweep().await;
     d.reload(true).await?;
+    d.sweep().await;
     d.sched.start().await.map_err(sched_err)?;
     info!(pipelines = d.armed.len(), "xmatch serve started");
 
@@ -384,7 +384,7 @@ impl Daemon {
                 self.gauges.lock().expect("gauges").running = self.running.len();
                 let err = match result {
                     Ok(()) => return,
-                    Err(RunError::LeaseHeld { .. }) => return,
+                    Err(RunError::LeaseHeld { .. } | RunError::NotReady(_)) => return,
                     Err(e) => e,
                 };
                 let Some(p) = self.armed.get(&pipeline).map(|a| a.pipeline.clone()) else {

@@ -62,7 +62,13 @@ async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
             }
         }
         for n in &names {
-            assert!(!contains_word(&upper, n), "a name in {what}");
+            // The people are generated, so the context can be shown: it tells which
+            // part of the output spelled the name.
+            if let Some(i) = find_word(&upper, n) {
+                let lo = upper.floor_char_boundary(i.saturating_sub(60));
+                let hi = upper.ceil_char_boundary((i + n.len() + 60).min(upper.len()));
+                panic!("a name ({n}) in {what}: …{:?}…", &upper[lo..hi]);
+            }
         }
         for d in &dobs {
             assert!(!text.contains(d.as_str()), "a date of birth in {what}");
@@ -70,12 +76,13 @@ async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
     }
 }
 
-/// `needle` as a whole word (not inside a longer run of letters).
-fn contains_word(hay: &str, needle: &str) -> bool {
+/// Where `needle` occurs as a whole word (not inside a longer run of letters).
+fn find_word(hay: &str, needle: &str) -> Option<usize> {
     let bytes = hay.as_bytes();
-    hay.match_indices(needle).any(|(i, m)| {
+    hay.match_indices(needle).map(|(i, _)| i).find(|&i| {
         let before = i == 0 || !bytes[i - 1].is_ascii_alphabetic();
-        let after = i + m.len() >= bytes.len() || !bytes[i + m.len()].is_ascii_alphabetic();
+        let after =
+            i + needle.len() >= bytes.len() || !bytes[i + needle.len()].is_ascii_alphabetic();
         before && after
     })
 }

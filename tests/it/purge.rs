@@ -362,16 +362,41 @@ async fn a_dry_run_lists_exactly_what_a_real_purge_then_deletes_and_breach_still
     let mut want = participants_before.clone();
     want.retain(|py, _| py != "2021" && py != "2022");
     assert_eq!(counts(&ws, "participants", "program_year").await, want);
-    // The secure zone belongs to runs written now (no closeout configured): untouched.
+    // 5. The next nightly run, judged on the same day, reads the whole export again but
+    //    does not publish the purged years back.
+    let catalog = xmatch::schema::Catalog::builtin().unwrap();
+    let pipeline = xmatch::pipeline::Pipeline::load(
+        &xmatch::pipeline::Pipeline::locate("nightly-crossmatch", ws.root()).unwrap(),
+        &catalog,
+    )
+    .unwrap();
+    let nightly = xmatch::pipeline::run(
+        &ws,
+        &pipeline,
+        &xmatch::pipeline::RunOptions {
+            today: d("2028-10-01"),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(nightly.withheld_past_retention > 0, "{nightly}");
+    assert_eq!(counts(&ws, "participants", "program_year").await, want);
+    assert_eq!(counts(&ws, "quarterly_wages", "year_quarter").await, want_q);
+    let ws_secure_before: BTreeMap<String, String> = before
+        .iter()
+        .filter(|(p, _)| p.starts_with("secure/"))
+        .map(|(p, h)| (p.clone(), h.clone()))
+        .collect();
+    // The secure zone belongs to runs written now (no closeout configured): untouched
+    // (the new run adds its own directory).
     assert_eq!(
         disk(&ws)
             .into_iter()
-            .filter(|(p, _)| p.starts_with("secure/"))
+            .filter(|(p, _)| p.starts_with("secure/")
+                && !p.starts_with(&format!("secure/runs/{}/", nightly.run_id)))
             .collect::<BTreeMap<_, _>>(),
-        before
-            .into_iter()
-            .filter(|(p, _)| p.starts_with("secure/"))
-            .collect::<BTreeMap<_, _>>()
+        ws_secure_before
     );
     store.close().await;
 }

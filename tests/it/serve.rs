@@ -551,3 +551,126 @@ async fn two_daemons_on_one_postgres_store_never_overlap() {
     assert!(!holders.is_empty());
     pg.drop().await;
 }
+
+/// The max wage quarter the published lake holds, as (year, quarter).
+fn max_wage_quarter(ws: &Workspace) -> (i32, u32) {
+    std::fs::read_dir(ws.lake_dir().join("current/quarterly_wages"))
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().to_string_lossy().to_string();
+            let q = name.strip_prefix("year_quarter=")?.to_string();
+            let (y, n) = q.split_once('Q')?;
+            Some((y.parse().ok()?, n.parse().ok()?))
+        })
+        .max()
+        .expect("wage partitions")
+}
+
+/// The first day of the quarter `n` quarters after (year, q).
+fn quarter_start_after(year: i32, q: u32, n: i32) -> chrono::NaiveDate {
+    let idx = year * 4 + (q as i32 - 1) + n;
+    chrono::NaiveDate::from_ymd_opt(idx.div_euclid(4), (idx.rem_euclid(4) * 3 + 1) as u32, 1)
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn report_and_purge_pipelines_run_in_the_same_frame_as_a_crossmatch() {
+    use xmatch::pipeline::{JobOutcome, Pipeline, RunError, RunOptions, execute};
+    let (_dir, ws) = generated_workspace(400, 67).await;
+    run_nightly(&ws).await;
+    let catalog = xmatch::schema::Catalog::builtin().unwrap();
+    let load =
+        |n: &str| Pipeline::load(&Pipeline::locate(n, ws.root()).unwrap(), &catalog).unwrap();
+    let store = ws.open_store().await.unwrap();
+    let (y, q) = max_wage_quarter(&ws);
+
+    // Before the quarter's wage data is in: a skip that says why, nothing written.
+    let quarterly = load("quarterly-performance");
+    let early = RunOptions {
+        today: quarter_start_after(y, q, 4),
+        ..RunOptions::default()
+    };
+    let err = execute(&ws, &quarterly, &early).await.unwrap_err();
+    assert!(matches!(err, RunError::NotReady(_)), "{err}");
+    let row = store.runs(Some("quarterly-performance"), 1).await.unwrap()[0].clone();
+    assert_eq!(row.status, "skipped");
+    assert!(row.error.unwrap().contains("not ready"));
+    assert!(
+        std::fs::read_dir(ws.reports_dir())
+            .unwrap()
+            .next()
+            .is_none()
+    );
+
+    // Once it is: the suppressed report files, and a succeeded run.
+    let ready = RunOptions {
+        today: quarter_start_after(y, q, 3),
+        ..RunOptions::default()
+    };
+    let JobOutcome::QuarterlyReport(s) = execute(&ws, &quarterly, &ready).await.unwrap() else {
+        panic!("a quarterly report outcome")
+    };
+    assert_eq!(s.wage_quarter, format!("{y}Q{q}"));
+    assert!(s.files.len() >= 6, "{s:?}");
+    for f in &s.files {
+        let path = std::path::Path::new(&s.dir).join(f);
+        assert!(path.is_file() || std::path::Path::new(f).is_file(), "{f}");
+    }
+    let row = store.runs(Some("quarterly-performance"), 1).await.unwrap()[0].clone();
+    assert_eq!(
+        (row.status.as_str(), row.trigger.as_str()),
+        ("succeeded", "manual")
+    );
+
+    // Retention purge with no closeout configured: nothing goes, the run and the audit
+    // row are recorded.
+    let purge = load("retention-purge");
+    let JobOutcome::RetentionPurge(r) = execute(&ws, &purge, &RunOptions::default()).await.unwrap()
+    else {
+        panic!("a purge outcome")
+    };
+    assert_eq!(r.deleted().count(), 0);
+    assert!(
+        !r.held_program_years().is_empty(),
+        "years without a closeout are held"
+    );
+    let row = store.runs(Some("retention-purge"), 1).await.unwrap()[0].clone();
+    assert_eq!(row.status, "succeeded");
+    let audit = store.audit_entries(100).await.unwrap();
+    assert!(audit.iter().any(|(_, a)| a.action == "purge"), "{audit:?}");
+
+    // The history lists all three pipelines; `runs show` gives one in detail.
+    let out = Command::new(xmatch_bin())
+        .args(["-w", ws.root().to_str().unwrap(), "runs"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    for p in [
+        "nightly-crossmatch",
+        "quarterly-performance",
+        "retention-purge",
+    ] {
+        assert!(text.contains(p), "{text}");
+    }
+    let out = Command::new(xmatch_bin())
+        .args(["-w", ws.root().to_str().unwrap(), "runs", "show", "1"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for want in [
+        "run 1 of nightly-crossmatch",
+        "succeeded",
+        "stages",
+        "output files",
+        "participants",
+    ] {
+        assert!(text.contains(want), "{want}: {text}");
+    }
+    let out = Command::new(xmatch_bin())
+        .args(["-w", ws.root().to_str().unwrap(), "runs", "show", "999"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no run 999"));
+}
