@@ -674,3 +674,111 @@ async fn report_and_purge_pipelines_run_in_the_same_frame_as_a_crossmatch() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no run 999"));
 }
+
+#[test]
+fn broken_pipeline_files_are_refused_naming_file_and_field_and_the_rest_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = xmatch::schema::Catalog::builtin().unwrap();
+    let good = xmatch::pipeline::config::SHIPPED
+        .iter()
+        .find(|(n, _)| *n == "nightly-crossmatch.toml")
+        .unwrap()
+        .1;
+    std::fs::write(dir.path().join("good.toml"), good).unwrap();
+    let cases = [
+        (
+            "bad-cron.toml",
+            good.replace("0 0 2 * * *", "0 0 25 * * *"),
+            "schedule",
+        ),
+        (
+            "bad-zone.toml",
+            good.replace("America/Chicago", "America/Springfield"),
+            "timezone",
+        ),
+        (
+            "bad-schema.toml",
+            good.replace("schema = \"taa\"", "schema = \"tax\""),
+            "sources[3].schema",
+        ),
+        (
+            "no-path.toml",
+            good.replace("path = \"incoming/taa.parquet\"", ""),
+            "path",
+        ),
+        (
+            "unknown-key.toml",
+            good.replace("retries = 2", "retries = 2\nretires = 3"),
+            "retires",
+        ),
+        (
+            "bad-webhook.toml",
+            good.replace(
+                "# [notify]\n# webhook = \"http",
+                "[notify]\nwebhook = \"https",
+            ),
+            "notify.webhook",
+        ),
+    ];
+    for (file, text, _) in &cases {
+        let text = text.replace(
+            "name = \"nightly-crossmatch\"",
+            &format!("name = \"{}\"", file.trim_end_matches(".toml")),
+        );
+        std::fs::write(dir.path().join(file), text).unwrap();
+    }
+    let (loaded, errors) = xmatch::pipeline::config::load_dir(dir.path(), &catalog);
+    assert_eq!(
+        loaded.iter().map(|p| p.name.as_str()).collect::<Vec<_>>(),
+        ["nightly-crossmatch"],
+        "{errors:?}"
+    );
+    assert_eq!(errors.len(), cases.len());
+    for (file, _, field) in &cases {
+        let e = errors
+            .iter()
+            .map(|e| e.to_string())
+            .find(|e| e.contains(file))
+            .unwrap_or_else(|| panic!("no error for {file}: {errors:?}"));
+        assert!(e.contains(field), "{file}: {e}");
+        assert!(!e.contains('\n'), "one line: {e}");
+    }
+}
+
+/// A run on another machine stopped renewing its lease: the daemon that notices marks it
+/// abandoned and tells the webhook.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_whose_lease_lapsed_elsewhere_is_abandoned_and_notified() {
+    use xmatch::store::NewRun;
+    let (_dir, ws) = generated_workspace(100, 68).await;
+    let (hook, bodies) = webhook_receiver();
+    set_nightly(
+        &ws,
+        "0 0 2 1 1 *",
+        &format!("[notify]\nwebhook = \"http://127.0.0.1:{hook}/xmatch\""),
+    );
+    let store = ws.open_store().await.unwrap();
+    let lapsed = store
+        .start_run_with(&NewRun {
+            pipeline: "nightly-crossmatch",
+            trigger: "schedule",
+            attempt: 1,
+            scheduled_for: None,
+            holder: "another-host/4242/99",
+            provisional_expiry_ms: Utc::now().timestamp_millis() - 1_000,
+        })
+        .await
+        .unwrap();
+    let d = Daemon::start(&ws, &[], &[]);
+    let body = bodies
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("no webhook POST:\n{}", d.log()));
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["status"], "abandoned");
+    assert_eq!(v["run_id"], lapsed);
+    let row = store.run(lapsed).await.unwrap().unwrap();
+    assert_eq!(row.status, "abandoned");
+    assert!(row.error.unwrap().contains("lease"));
+    let (status, log) = d.stop(Duration::from_secs(30));
+    assert!(status.success(), "{log}");
+}
