@@ -16,7 +16,7 @@ use xmatch::store::{LineageFilter, Store};
 use xmatch::workspace::Workspace;
 
 use crate::pipeline::{generated_workspace, run_nightly};
-use crate::support::{read_parquet, strings, xmatch_bin};
+use crate::support::{files_under, read_parquet, strings, xmatch_bin};
 
 /// The categories a participants file carries (from `schemas/participants.toml` and the
 /// verified statuses / wage outcomes the pipeline adds).
@@ -34,25 +34,6 @@ fn snapshot_dir(ws: &Workspace, run: i64) -> PathBuf {
 
 fn secure_dir(ws: &Workspace, run: i64) -> PathBuf {
     ws.secure_dir().join("runs").join(run.to_string())
-}
-
-/// Every file under `dir`, recursively, as (path relative to `dir`, absolute path).
-fn files_under(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
-                out.push((rel, p));
-            }
-        }
-    }
-    out.sort();
-    out
 }
 
 /// Distinct person keys of one file (Parquet or CSV), empty without a person_key column.

@@ -20,7 +20,7 @@ use xmatch::store::{AuditEntry, LineageFilter, Store};
 use xmatch::workspace::{self, Workspace};
 
 use crate::pipeline::{generated_workspace, run_nightly};
-use crate::support::{PgStore, read_parquet, sqlite_store, strings, xmatch_bin};
+use crate::support::{PgStore, files_under, read_parquet, sqlite_store, strings, xmatch_bin};
 
 // ---------------------------------------------------------------- helpers
 
@@ -61,18 +61,9 @@ fn disk(ws: &Workspace) -> BTreeMap<String, String> {
         ("lake/snapshots", ws.lake_dir().join("snapshots")),
         ("secure/runs", ws.secure_dir().join("runs")),
     ] {
-        let mut stack = vec![dir.clone()];
-        while let Some(d) = stack.pop() {
-            for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    stack.push(p);
-                } else {
-                    let rel = p.strip_prefix(&dir).unwrap().to_string_lossy().into_owned();
-                    let sha = hex::encode(Sha256::digest(std::fs::read(&p).unwrap()));
-                    out.insert(format!("{prefix}/{rel}"), sha);
-                }
-            }
+        for (rel, path) in files_under(&dir) {
+            let sha = hex::encode(Sha256::digest(std::fs::read(&path).unwrap()));
+            out.insert(format!("{prefix}/{rel}"), sha);
         }
     }
     out

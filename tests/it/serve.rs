@@ -12,7 +12,7 @@ use xmatch::store::{RunRow, Store};
 use xmatch::workspace::Workspace;
 
 use crate::pipeline::{generated_workspace, run_nightly};
-use crate::support::{PgStore, xmatch_bin};
+use crate::support::{PgStore, files_under, xmatch_bin};
 
 /// Rewrites the workspace's nightly pipeline: a fast schedule and extra settings.
 fn set_nightly(ws: &Workspace, schedule: &str, extra: &str) {
@@ -297,23 +297,10 @@ async fn sigterm_during_a_run_abandons_it_and_keeps_the_published_snapshot() {
 
 /// (relative path, size) of every file under `dir`.
 fn lake_files(dir: &Path) -> Vec<(String, u64)> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                out.push((
-                    p.strip_prefix(dir).unwrap().display().to_string(),
-                    std::fs::metadata(&p).unwrap().len(),
-                ));
-            }
-        }
-    }
-    out.sort();
-    out
+    files_under(dir)
+        .into_iter()
+        .map(|(rel, p)| (rel, std::fs::metadata(&p).unwrap().len()))
+        .collect()
 }
 
 /// A local HTTP receiver that records request bodies.

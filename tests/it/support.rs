@@ -123,3 +123,22 @@ pub fn strings(batches: &[arrow::array::RecordBatch], column: &str) -> Vec<Optio
     }
     out
 }
+
+/// Every file under `dir`, recursively, as (path relative to `dir`, absolute path).
+pub fn files_under(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_string_lossy().into_owned();
+                out.push((rel, p));
+            }
+        }
+    }
+    out.sort();
+    out
+}
