@@ -362,3 +362,41 @@ async fn leases_fence_and_history(store: &Store) {
 on_both_stores! {
     leases => leases_fence_and_history,
 }
+
+/// The production store is remote: connections must be able to use TLS
+/// (`?sslmode=require`, or `verify-full` with the agency CA in the system trust store or
+/// `sslrootcert=`).
+#[tokio::test]
+async fn postgres_connections_can_require_tls() {
+    let Some(pg) = PgStore::connect("tls").await else {
+        return;
+    };
+    let url = std::env::var("XMATCH_TEST_PG_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    let plain = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&url)
+        .await
+        .unwrap();
+    let server_ssl: String = sqlx::query_scalar("SHOW ssl")
+        .fetch_one(&plain)
+        .await
+        .unwrap();
+    if server_ssl != "on" {
+        eprintln!("SKIPPED tls on PostgreSQL: the server at {url} has ssl = {server_ssl}");
+        pg.drop().await;
+        return;
+    }
+    let sep = if url.contains('?') { '&' } else { '?' };
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect(&format!("{url}{sep}sslmode=require"))
+        .await
+        .expect("a TLS connection (sqlx built with rustls)");
+    let ssl: bool = sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert!(ssl, "the connection is encrypted");
+    pg.drop().await;
+}
