@@ -49,8 +49,15 @@ async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
         ));
     }
     // The store file, as bytes read as text (tokens are binary and cannot spell these).
-    let db = std::fs::read(ws.root().join("state/xmatch.db")).unwrap();
-    texts.push(("store".into(), String::from_utf8_lossy(&db).into_owned()));
+    // Committed pages may still be in the write-ahead log rather than the main file.
+    for file in ["xmatch.db", "xmatch.db-wal"] {
+        if let Ok(bytes) = std::fs::read(ws.root().join("state").join(file)) {
+            texts.push((
+                format!("store ({file})"),
+                String::from_utf8_lossy(&bytes).into_owned(),
+            ));
+        }
+    }
 
     for (what, text) in &texts {
         let upper = text.to_uppercase();
@@ -76,13 +83,22 @@ async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
     }
 }
 
-/// Where `needle` occurs as a whole word (not inside a longer run of letters).
+/// Where `needle` occurs as a whole word: not inside a longer run of letters, and not
+/// part of an identifier (`wagner_peyser`, a column name, is not the surname Wagner).
 fn find_word(hay: &str, needle: &str) -> Option<usize> {
     let bytes = hay.as_bytes();
+    let word = |b: u8| b.is_ascii_alphabetic() || b == b'_';
     hay.match_indices(needle).map(|(i, _)| i).find(|&i| {
-        let before = i == 0 || !bytes[i - 1].is_ascii_alphabetic();
-        let after =
-            i + needle.len() >= bytes.len() || !bytes[i + needle.len()].is_ascii_alphabetic();
+        let before = i == 0 || !word(bytes[i - 1]);
+        let after = i + needle.len() >= bytes.len() || !word(bytes[i + needle.len()]);
         before && after
     })
+}
+
+#[test]
+fn a_column_name_is_not_a_name_but_a_value_is() {
+    assert_eq!(find_word("{\"NAME\":\"WAGNER_PEYSER\"}", "WAGNER"), None);
+    assert_eq!(find_word("{\"NAME\":\"WAGNER\"}", "WAGNER"), Some(9));
+    assert_eq!(find_word("ROW 12,WAGNER,", "WAGNER"), Some(7));
+    assert_eq!(find_word("SCHWAGNER", "WAGNER"), None);
 }
