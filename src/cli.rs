@@ -342,9 +342,18 @@ pub fn init_logging(filter: Option<&str>) {
         // sqlx warns of "slow statements" by printing the whole statement; a bulk insert of
         // a million rows is slow by design and its text is noise.
         .unwrap_or_else(|| "warn,sqlx=error".to_string());
+    // The scheduler library narrates its own start-up at INFO; an operator asking for
+    // `info` wants xmatch's lines (unless they name the crate themselves).
+    let filter = if filter.contains("tokio_cron_scheduler") {
+        filter
+    } else {
+        format!("{filter},tokio_cron_scheduler=warn")
+    };
+    // Colour codes only on a terminal: journald and log files get plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::new(filter))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .try_init();
 }
