@@ -80,7 +80,7 @@ pub async fn execute(
                 }),
                 // Not an error: the precondition is checked again at the next firing.
                 Ok(QuarterlyOutcome::NotReady { reason }) => Err(RunError::NotReady(reason)),
-                Err(e) => Err(RunError::Job(e.to_string())),
+                Err(e) => Err(e.into()),
             }
         })
         .await
@@ -94,7 +94,7 @@ pub async fn execute(
             };
             cx.handle
                 .block_on(purge_with_store(&cx.ws, &cx.store, &purge))
-                .map_err(|e| RunError::Job(e.to_string()))
+                .map_err(RunError::from)
         })
         .await
         .map(JobOutcome::RetentionPurge),

@@ -110,8 +110,12 @@ pub enum RunError {
     LeaseLost { pipeline: String },
     #[error("not ready: {0}")]
     NotReady(String),
-    #[error("{0}")]
-    Job(String),
+    #[error(transparent)]
+    Report(#[from] crate::report::ReportError),
+    #[error(transparent)]
+    Purge(#[from] crate::purge::PurgeError),
+    #[error("{path}: {problem}")]
+    Retention { path: PathBuf, problem: String },
     #[error("failure injected at `{0}` (XMATCH_FAILPOINT)")]
     Injected(&'static str),
 }
@@ -430,7 +434,12 @@ impl<'a> Runner<'a> {
         let entry = date_column(&batch, "entry_date", &schema.name)?;
         // Program years past retention were purged (or are about to be): publishing them
         // again from the full case-management export would undo the purge.
-        let retention = Policy::from_config(&self.ws.config().retention).map_err(RunError::Job)?;
+        let retention = Policy::from_config(&self.ws.config().retention).map_err(|problem| {
+            RunError::Retention {
+                path: self.ws.root().join(crate::workspace::CONFIG_FILE),
+                problem,
+            }
+        })?;
         let today = self.opts.today;
         let mut seen = HashMap::new();
         let mut keep = Vec::with_capacity(batch.num_rows());
