@@ -58,6 +58,22 @@ impl Bitmap {
         self.words.iter().all(|&w| w == 0)
     }
 
+    /// Whether any id in `[lo, hi)` is set; `lo` and `hi` are multiples of 64.
+    pub fn any_between(&self, lo: i64, hi: i64) -> bool {
+        debug_assert!(lo % 64 == 0 && hi % 64 == 0);
+        let (lo, hi) = ((lo.max(0) / 64) as usize, (hi.max(0) / 64) as usize);
+        let hi = hi.min(self.words.len());
+        lo < hi && self.words[lo..hi].iter().any(|&w| w != 0)
+    }
+
+    /// One past the largest id set (0 when empty).
+    pub fn end(&self) -> i64 {
+        match self.words.iter().rposition(|&w| w != 0) {
+            Some(i) => i as i64 * 64 + 64 - self.words[i].leading_zeros() as i64,
+            None => 0,
+        }
+    }
+
     /// Sets every id of `other` here.
     pub fn union_with(&mut self, other: &Bitmap) {
         if other.words.len() > self.words.len() {
@@ -104,5 +120,9 @@ mod tests {
         a.remove(5);
         assert_eq!(a.len(), 5);
         assert!(!Bitmap::new().contains(3) && Bitmap::new().is_empty());
+        assert_eq!(a.end(), 100_001);
+        assert_eq!(Bitmap::new().end(), 0);
+        assert!(a.any_between(99_968, 100_032) && !a.any_between(1_024, 99_968));
+        assert!(!a.any_between(200_000, 300_032));
     }
 }

@@ -183,6 +183,49 @@ pub fn column_strings(
     }
 }
 
+/// A column of a batch cast to `Utf8` (read it with `as_string::<i32>()`), or `None` if the
+/// batch lacks it: no string is copied out.
+pub fn column_utf8(
+    batch: &RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<Option<arrow::array::ArrayRef>, BreachError> {
+    match batch.column_by_name(name) {
+        Some(c) => Ok(Some(
+            arrow::compute::cast(c, &DataType::Utf8).map_err(arrow_err(path))?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// A flag column as one bool per row: set where the value reads `1` or `true` (as
+/// [`column_strings`] would render it), null is unset. `None` if the batch lacks it.
+pub fn column_flags(
+    batch: &RecordBatch,
+    name: &str,
+    path: &Path,
+) -> Result<Option<Vec<bool>>, BreachError> {
+    let Some(c) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    let t = c.data_type();
+    let flags = if t.is_integer() || *t == DataType::Boolean {
+        // An integer renders as `1` exactly when it is 1; a boolean as `true` when true.
+        let c = arrow::compute::cast(c, &DataType::Int64).map_err(arrow_err(path))?;
+        let c = c.as_primitive::<arrow::datatypes::Int64Type>();
+        (0..c.len())
+            .map(|i| !c.is_null(i) && c.value(i) == 1)
+            .collect()
+    } else {
+        let c = arrow::compute::cast(c, &DataType::Utf8).map_err(arrow_err(path))?;
+        let c = c.as_string::<i32>();
+        (0..c.len())
+            .map(|i| !c.is_null(i) && matches!(c.value(i), "1" | "true"))
+            .collect()
+    };
+    Ok(Some(flags))
+}
+
 /// What the secure zone's crosswalk says about one person.
 #[derive(Debug, Default, Clone)]
 pub struct Identifiers {

@@ -17,6 +17,8 @@ mod render;
 pub mod tokens;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use arrow::array::{Array, AsArray};
 use std::path::{Component, Path, PathBuf};
 
 use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, Utc};
@@ -46,9 +48,12 @@ pub const PROGRAMS: [&str; 7] = [
 /// known only from another source, or merged away since).
 pub const UNKNOWN: &str = "unknown";
 
-/// Above this many affected persons, all person keys are read in one scan instead of by
-/// id lists.
+/// Above this many affected persons, person keys are read by id ranges instead of by id
+/// lists.
 const KEYS_BY_ID_LIMIT: usize = 20_000;
+
+/// Ids per range when many person keys are read (a multiple of 64).
+const KEY_RANGE: i64 = 1 << 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum BreachError {
@@ -335,6 +340,19 @@ impl Exposure {
         }
     }
 
+    /// Adds the persons of an encoded set (`PersonSet::encode`) exposed with `columns`
+    /// (whose categories are `cats`), decoding straight into the bitmap.
+    fn add_encoded(
+        &mut self,
+        blob: &[u8],
+        cats: Vec<String>,
+        columns: &[ColumnMeta],
+    ) -> Result<(), crate::lake::PersonSetError> {
+        self.add_columns(columns);
+        let target = self.by_categories.entry(cats).or_default();
+        PersonSet::decode_each(blob, |id| target.insert(id))
+    }
+
     /// Builds `all` and the per-category bitmaps.
     fn finish(&mut self) {
         for (cats, b) in &self.by_categories {
@@ -406,11 +424,6 @@ fn exposed(f: &LineageMeta) -> ExposedFile {
     }
 }
 
-async fn decode(store: &Store, id: i64) -> Result<PersonSet, BreachError> {
-    let blob = store.lineage_persons(id).await?;
-    PersonSet::decode(&blob).map_err(|source| BreachError::PersonSet { id, source })
-}
-
 /// Answers a breach question and records it in the audit log.
 pub async fn assess(
     ws: &Workspace,
@@ -446,6 +459,14 @@ pub async fn assess(
         identified: false,
         crosswalk_run: None,
         notification: Vec::new(),
+    };
+    let clock = std::time::Instant::now();
+    let lap = |phase: &str| {
+        tracing::debug!(
+            phase,
+            elapsed_ms = clock.elapsed().as_millis() as u64,
+            "breach"
+        )
     };
     let survivors = Survivors::load(store).await?;
     let mut exposure = Exposure::default();
@@ -504,6 +525,7 @@ pub async fn assess(
         }
     }
 
+    lap("persons gathered");
     // Merged persons count once, under their survivor.
     exposure.finish();
     survivors.apply(&mut exposure.all);
@@ -528,15 +550,27 @@ pub async fn assess(
         .map(|c| c.name.clone());
     impact.by_category = cats;
 
+    lap("merges followed");
     // Person keys, in key order.
     let ids: Vec<i64> = exposure.all.iter().collect();
     let mut keys: Vec<(i64, String)> = if ids.len() > KEYS_BY_ID_LIMIT {
-        store
-            .all_person_keys()
-            .await?
-            .into_iter()
-            .filter(|(id, _)| exposure.all.contains(*id))
-            .collect()
+        // By id ranges (skipping ranges with nobody affected), one aggregated row each.
+        let mut keys = Vec::with_capacity(ids.len());
+        let mut lo = 0;
+        while lo < exposure.all.end() {
+            let hi = lo + KEY_RANGE;
+            if exposure.all.any_between(lo, hi) {
+                keys.extend(
+                    store
+                        .person_keys_between(lo, hi)
+                        .await?
+                        .into_iter()
+                        .filter(|(id, _)| exposure.all.contains(*id)),
+                );
+            }
+            lo = hi;
+        }
+        keys
     } else {
         store.person_keys_of(&ids).await?
     };
@@ -546,6 +580,7 @@ pub async fn assess(
         .enumerate()
         .map(|(i, (_, k))| (k.clone(), i))
         .collect();
+    lap("person keys");
     breakdown(ws, &index, &mut impact)?;
     impact.notification = keys
         .into_iter()
@@ -556,6 +591,7 @@ pub async fn assess(
         })
         .collect();
 
+    lap("programs and areas");
     if opts.identify {
         let (run, ids) = files::crosswalk(&ws.secure_dir(), &index)?;
         impact.identified = true;
@@ -597,7 +633,16 @@ pub async fn assess(
     Ok(impact)
 }
 
+/// The person set last read for a zone and path: its bytes, its categories, and whether it
+/// named anyone wanted.
+type LastSet = (Vec<u8>, Vec<String>, bool);
+
 /// Adds lineage files and their persons (those in `only`, if given).
+///
+/// A file's person set is often the same night after night (a closed program year, an old
+/// wage quarter): a set whose bytes equal the last one read for the same zone and path,
+/// going to the same categories, adds nobody new and names the same persons of `only`, so
+/// it is not decoded again.
 async fn from_lineage(
     store: &Store,
     files: &[LineageMeta],
@@ -605,15 +650,50 @@ async fn from_lineage(
     only: Option<&Bitmap>,
     impact: &mut Impact,
 ) -> Result<(), BreachError> {
+    // Per zone and path: the last set read, its categories, and whether it named anyone
+    // in `only` (always, without `only`).
+    let mut last: HashMap<(Zone, &str), LastSet> = HashMap::new();
     for f in files {
-        let set = decode(store, f.id).await?;
-        if let Some(only) = only
-            && !set.iter().any(|id| only.contains(id))
-        {
-            continue;
+        let blob = store.lineage_persons(f.id).await?;
+        let cats: Vec<String> = Exposure::categories_of(&f.columns).into_iter().collect();
+        let key = (f.zone, f.path.as_str());
+        let named = match last.get(&key) {
+            Some((b, c, named)) if *b == blob && *c == cats => {
+                if *named {
+                    exposure.add_columns(&f.columns);
+                }
+                *named
+            }
+            _ => {
+                let bad = |source| BreachError::PersonSet { id: f.id, source };
+                let named = match only {
+                    None => {
+                        exposure
+                            .add_encoded(&blob, cats.clone(), &f.columns)
+                            .map_err(bad)?;
+                        true
+                    }
+                    Some(only) => {
+                        let mut ids = Vec::new();
+                        PersonSet::decode_each(&blob, |id| {
+                            if only.contains(id) {
+                                ids.push(id);
+                            }
+                        })
+                        .map_err(bad)?;
+                        if !ids.is_empty() {
+                            exposure.add(&ids, &f.columns, None);
+                        }
+                        !ids.is_empty()
+                    }
+                };
+                last.insert(key, (blob, cats, named));
+                named
+            }
+        };
+        if named {
+            impact.files.push(exposed(f));
         }
-        exposure.add(set.as_slice(), &f.columns, only);
-        impact.files.push(exposed(f));
     }
     let purged = impact.files.iter().filter(|f| f.purged).count();
     if purged > 0 {
@@ -884,29 +964,58 @@ fn breakdown(
     }
     let mut programs: Vec<u8> = vec![0; index.len()];
     let mut seen: Vec<bool> = vec![false; index.len()];
-    let mut areas: Vec<BTreeSet<String>> = vec![BTreeSet::new(); index.len()];
+    // Local areas are few: each name gets a number; a person's first area is kept inline,
+    // any further ones (periods in two areas) aside.
+    const NO_AREA: u32 = u32::MAX;
+    let mut area_names: Vec<String> = Vec::new();
+    let mut area_ids: HashMap<String, u32> = HashMap::new();
+    let mut first_area: Vec<u32> = vec![NO_AREA; index.len()];
+    let mut more_areas: HashMap<usize, BTreeSet<u32>> = HashMap::new();
     if let Some((_, dir)) = crate::lake::current_snapshot(&ws.lake_dir())? {
         let dir = dir.join("participants");
         let mut wanted = vec![files::PERSON_KEY, "local_area"];
         wanted.extend(PROGRAMS);
         files::scan_dataset(&dir, &wanted, |batch| {
-            let keys = files::column_strings(batch, files::PERSON_KEY, &dir)?.unwrap_or_default();
-            let area = files::column_strings(batch, "local_area", &dir)?;
-            let flags: Vec<Option<Vec<Option<String>>>> = PROGRAMS
+            let Some(keys) = files::column_utf8(batch, files::PERSON_KEY, &dir)? else {
+                return Ok(());
+            };
+            let keys = keys.as_string::<i32>();
+            let area = files::column_utf8(batch, "local_area", &dir)?;
+            let area = area.as_ref().map(|a| a.as_string::<i32>());
+            let flags: Vec<Option<Vec<bool>>> = PROGRAMS
                 .iter()
-                .map(|p| files::column_strings(batch, p, &dir))
+                .map(|p| files::column_flags(batch, p, &dir))
                 .collect::<Result<_, _>>()?;
-            for (row, key) in keys.iter().enumerate() {
-                let Some(&i) = key.as_ref().and_then(|k| index.get(k)) else {
+            for row in 0..keys.len() {
+                if keys.is_null(row) {
+                    continue;
+                }
+                let Some(&i) = index.get(keys.value(row)) else {
                     continue;
                 };
                 seen[i] = true;
-                if let Some(Some(a)) = area.as_ref().map(|a| a[row].clone()) {
-                    areas[i].insert(a);
+                if let Some(a) = area
+                    && !a.is_null(row)
+                {
+                    let name = a.value(row);
+                    let id = match area_ids.get(name) {
+                        Some(&id) => id,
+                        None => {
+                            let id = area_names.len() as u32;
+                            area_names.push(name.to_string());
+                            area_ids.insert(name.to_string(), id);
+                            id
+                        }
+                    };
+                    if first_area[i] == NO_AREA {
+                        first_area[i] = id;
+                    } else if first_area[i] != id {
+                        more_areas.entry(i).or_default().insert(id);
+                    }
                 }
                 for (bit, f) in flags.iter().enumerate() {
                     if let Some(f) = f
-                        && matches!(f[row].as_deref(), Some("1") | Some("true"))
+                        && f[row]
                     {
                         programs[i] |= 1 << bit;
                     }
@@ -929,11 +1038,19 @@ fn breakdown(
                 *impact.by_program.entry(p.to_string()).or_default() += 1;
             }
         }
-        if areas[i].is_empty() {
+        if first_area[i] == NO_AREA {
             *impact.by_local_area.entry(UNKNOWN.into()).or_default() += 1;
+            continue;
         }
-        for a in &areas[i] {
-            *impact.by_local_area.entry(a.clone()).or_default() += 1;
+        let mut areas = BTreeSet::from([first_area[i]]);
+        if let Some(more) = more_areas.get(&i) {
+            areas.extend(more);
+        }
+        for a in areas {
+            *impact
+                .by_local_area
+                .entry(area_names[a as usize].clone())
+                .or_default() += 1;
         }
     }
     Ok(())

@@ -129,41 +129,71 @@ impl PersonSet {
     }
 
     pub fn decode(bytes: &[u8]) -> Result<PersonSet, PersonSetError> {
-        let (&version, _) = bytes.split_first().ok_or(PersonSetError::Empty)?;
-        if version != VERSION {
-            return Err(PersonSetError::Version(version));
-        }
-        let mut pos = 1;
-        let count = get_varint(bytes, &mut pos)?;
-        // Each id takes at least one byte: a count beyond that is corruption, and checking
-        // it first keeps a damaged blob from asking for a huge allocation.
-        if count > (bytes.len() - pos) as u64 {
-            return Err(PersonSetError::Malformed(pos));
-        }
-        let mut ids = Vec::with_capacity(count as usize);
-        let mut prev: Option<i64> = None;
-        for _ in 0..count {
-            let at = pos;
-            let v = get_varint(bytes, &mut pos)?;
-            let id = match prev {
-                None => unzigzag(v),
-                Some(p) => {
-                    let gap = v.checked_add(1).ok_or(PersonSetError::Malformed(at))?;
-                    let id = p.wrapping_add(gap as i64);
-                    if id <= p {
-                        return Err(PersonSetError::Malformed(at));
-                    }
-                    id
-                }
-            };
-            ids.push(id);
-            prev = Some(id);
-        }
-        if pos != bytes.len() {
-            return Err(PersonSetError::Trailing(bytes.len() - pos));
-        }
+        let (n, pos) = header(bytes)?;
+        let mut ids = Vec::with_capacity(n);
+        decode_ids(bytes, n, pos, |id| ids.push(id))?;
         Ok(PersonSet { ids })
     }
+
+    /// Decodes `bytes` without building a set: `each` sees every id in ascending order.
+    /// On an error, `each` may already have seen some ids.
+    pub fn decode_each(bytes: &[u8], each: impl FnMut(i64)) -> Result<(), PersonSetError> {
+        let (n, pos) = header(bytes)?;
+        decode_ids(bytes, n, pos, each)
+    }
+}
+
+/// The version check and the id count; returns the count and where the ids start.
+fn header(bytes: &[u8]) -> Result<(usize, usize), PersonSetError> {
+    let (&version, _) = bytes.split_first().ok_or(PersonSetError::Empty)?;
+    if version != VERSION {
+        return Err(PersonSetError::Version(version));
+    }
+    let mut pos = 1;
+    let n = get_varint(bytes, &mut pos)?;
+    // Each id takes at least one byte: a count beyond that is corruption, and checking it
+    // first keeps a damaged blob from asking for a huge allocation.
+    if n > (bytes.len() - pos) as u64 {
+        return Err(PersonSetError::Malformed(pos));
+    }
+    Ok((n as usize, pos))
+}
+
+fn decode_ids(
+    bytes: &[u8],
+    n: usize,
+    mut pos: usize,
+    mut each: impl FnMut(i64),
+) -> Result<(), PersonSetError> {
+    let mut prev: Option<i64> = None;
+    for _ in 0..n {
+        let at = pos;
+        // Dense sets put almost every gap in one byte: decode those inline.
+        let v = match bytes.get(pos) {
+            Some(&b) if b < 0x80 => {
+                pos += 1;
+                u64::from(b)
+            }
+            _ => get_varint(bytes, &mut pos)?,
+        };
+        let id = match prev {
+            None => unzigzag(v),
+            Some(p) => {
+                let gap = v.checked_add(1).ok_or(PersonSetError::Malformed(at))?;
+                let id = p.wrapping_add(gap as i64);
+                if id <= p {
+                    return Err(PersonSetError::Malformed(at));
+                }
+                id
+            }
+        };
+        each(id);
+        prev = Some(id);
+    }
+    if pos != bytes.len() {
+        return Err(PersonSetError::Trailing(bytes.len() - pos));
+    }
+    Ok(())
 }
 
 impl FromIterator<i64> for PersonSet {

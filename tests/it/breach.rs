@@ -579,28 +579,70 @@ async fn a_token_list_names_its_persons_and_every_file_holding_them() {
 /// record). Prints the median of 3 timings of a single-file question and a 30-day window.
 ///
 /// `XMATCH_BREACH_BENCH_N=1000000 cargo test --release --test it breach_benchmark -- --ignored --nocapture`
+///
+/// With `XMATCH_BREACH_BENCH_WORKSPACE=DIR` it uses an existing workspace (e.g. the one
+/// `xmatch bench --dir DIR` leaves) and its latest successful `nightly-crossmatch` run
+/// instead of generating one, and leaves the synthesized history there, so `xmatch -w DIR
+/// breach …` can be timed from the command line; a history already recorded there is
+/// reused, not recorded twice. The copies are recorded through `StoreTx::record_lineage`
+/// as run ids 100,001 … 100,365 (day 1 … 365 before the real run), which no `runs` row
+/// holds, far above the ids real runs get.
+///
+/// Each copy keeps the real file's person set by default: in a real year most files (closed
+/// program years, old wage quarters, the crosswalk) hold the same persons night after night.
+/// `XMATCH_BREACH_BENCH_VARY=1` instead drops a different ~0.1% of each set per day, so no two
+/// copies have the same set (the case where no two nights' files agree).
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "benchmark: minutes of setup; run explicitly with --ignored --nocapture"]
 async fn breach_benchmark() {
     use std::time::Instant;
-    use xmatch::lake::WrittenFile;
+    use xmatch::lake::{PersonSet, WrittenFile};
 
     let n: usize = std::env::var("XMATCH_BREACH_BENCH_N")
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
+    let vary = std::env::var("XMATCH_BREACH_BENCH_VARY").is_ok_and(|v| v == "1");
     let t = Instant::now();
-    let (_dir, ws) = generated_workspace(n, 7).await;
-    let run = run_nightly(&ws).await.run_id;
-    eprintln!(
-        "bench: state of {n} participants and one run in {:.1?}",
-        t.elapsed()
-    );
+    let (_dir, ws, run) = match std::env::var_os("XMATCH_BREACH_BENCH_WORKSPACE") {
+        Some(dir) => {
+            let ws = Workspace::open(Path::new(&dir)).unwrap();
+            let store = ws.open_store().await.unwrap();
+            let run = store
+                .runs(Some("nightly-crossmatch"), 1_000)
+                .await
+                .unwrap()
+                .into_iter()
+                .find(|r| r.status == "succeeded")
+                .expect("the workspace has a successful nightly-crossmatch run")
+                .id;
+            store.close().await;
+            eprintln!("bench: workspace {}, run {run}", ws.root().display());
+            (None, ws, run)
+        }
+        None => {
+            let (dir, ws) = generated_workspace(n, 7).await;
+            let run = run_nightly(&ws).await.run_id;
+            eprintln!(
+                "bench: state of {n} participants and one run in {:.1?}",
+                t.elapsed()
+            );
+            (Some(dir), ws, run)
+        }
+    };
     let store = ws.open_store().await.unwrap();
     let key_id = store.workspace().await.unwrap().unwrap().key_id;
     let files = store.lineage_by_run(run).await.unwrap();
     let t = Instant::now();
-    for day in 1..=365i64 {
+    let recorded = !store
+        .lineage_meta(&LineageFilter::Run(100_001))
+        .await
+        .unwrap()
+        .is_empty();
+    if recorded {
+        eprintln!("bench: a synthesized history is already recorded; reused");
+    }
+    for day in (1..=365i64).filter(|_| !recorded) {
         let copies: Vec<WrittenFile> = files
             .iter()
             .map(|f| WrittenFile {
@@ -610,7 +652,19 @@ async fn breach_benchmark() {
                 sha256: hex::encode(Sha256::digest(format!("{}/{day}", f.sha256))),
                 rows: f.rows,
                 columns: f.columns.clone(),
-                persons: f.persons.clone(),
+                persons: if vary {
+                    // A different ~0.1% of the ids left out each day (a cheap hash of
+                    // id and day), so every copy's set differs from every other's.
+                    let day = day as u64;
+                    PersonSet::from_ids(f.persons.iter().filter(|&id| {
+                        (id as u64 ^ day.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+                            .wrapping_mul(0xff51_afd7_ed55_8ccd)
+                            >> 54
+                            != 0
+                    }))
+                } else {
+                    f.persons.clone()
+                },
                 written_at: f.written_at - Duration::days(day),
             })
             .collect();
@@ -621,10 +675,12 @@ async fn breach_benchmark() {
         tx.commit().await.unwrap();
     }
     let biggest = files.iter().map(|f| f.person_count).max().unwrap();
+    let ids: u64 = files.iter().map(|f| f.person_count).sum();
     eprintln!(
-        "bench: {} files per run ({} persons in the largest), 365 copies recorded in {:.1?}",
+        "bench: {} files per run ({} persons in the largest, {ids} ids in all), 365 copies{} in {:.1?}",
         files.len(),
         biggest,
+        if vary { " (varied)" } else { "" },
         t.elapsed()
     );
 

@@ -210,6 +210,9 @@ proptest! {
         for id in &ids {
             prop_assert!(decoded.contains(*id));
         }
+        let mut visited = Vec::new();
+        PersonSet::decode_each(&set.encode(), |id| visited.push(id)).unwrap();
+        prop_assert_eq!(&visited[..], &expected[..]);
     }
 
     #[test]
@@ -223,7 +226,16 @@ proptest! {
 
     #[test]
     fn person_set_decode_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-        let _ = PersonSet::decode(&bytes);
+        // Decoding in place (breach queries) accepts and refuses exactly what decode does.
+        let mut visited = Vec::new();
+        let each = PersonSet::decode_each(&bytes, |id| visited.push(id));
+        match PersonSet::decode(&bytes) {
+            Ok(set) => {
+                prop_assert!(each.is_ok());
+                prop_assert_eq!(set.as_slice(), &visited[..]);
+            }
+            Err(e) => prop_assert_eq!(each, Err(e)),
+        }
     }
 }
 

@@ -400,3 +400,329 @@ async fn postgres_connections_can_require_tls() {
     assert!(ssl, "the connection is encrypted");
     pg.drop().await;
 }
+
+/// The breach module's store queries (`src/store/breach.rs`) on both backends: lineage
+/// metadata by every filter, person sets, merge pointers, person keys and SSN tokens.
+async fn breach_queries(store: &Store) {
+    use chrono::{DateTime, Duration, TimeZone, Utc};
+    use std::collections::BTreeSet;
+    use std::path::PathBuf;
+    use xmatch::identity::ids::PersonKey;
+    use xmatch::identity::registry::{Changes, Merge};
+    use xmatch::lake::{ColumnMeta, PersonSet, WrittenFile, Zone};
+    use xmatch::schema::PiiClass;
+    use xmatch::store::{LineageFilter, LineageMeta};
+
+    store.migrate().await.unwrap();
+    let run1 = store.start_run("nightly", "manual").await.unwrap();
+    let run2 = store.start_run("nightly", "manual").await.unwrap();
+
+    // 1,203 persons: enough for the id and key lists to cross the 500-per-IN chunks.
+    let n: i64 = 1_203;
+    let keys: Vec<PersonKey> = (0..n).map(|_| PersonKey::generate().unwrap()).collect();
+    let token = |i: i64| -> [u8; 32] {
+        let mut t = [0u8; 32];
+        t[..8].copy_from_slice(&i.to_be_bytes());
+        t[31] = 0xa5;
+        t
+    };
+    let ssn_rule = xmatch::identity::token::Rule::Ssn.index() as i32;
+    let name_rule = xmatch::identity::token::Rule::NameDob.index() as i32;
+    let mut tokens: Vec<(i32, [u8; 32], i64)> =
+        (1..=n).map(|id| (ssn_rule, token(id), id)).collect();
+    // A name token equal to person 7's SSN token bytes: the SSN lookup must not find it.
+    tokens.push((name_rule, token(n + 7), 7));
+    let changes = Changes {
+        new_persons: (1..=n).zip(keys.iter().cloned()).collect(),
+        new_tokens: tokens,
+        new_temp_ids: vec![],
+        merges: vec![
+            Merge {
+                from: 5,
+                into: 2,
+                reason: "ssn_of_known_person",
+            },
+            Merge {
+                from: 9,
+                into: 5,
+                reason: "ssn_of_known_person",
+            },
+        ],
+        reviews: vec![],
+    };
+    let mut tx = store.begin().await.unwrap();
+    tx.apply_registry_changes(run1, &changes).await.unwrap();
+    tx.commit().await.unwrap();
+
+    let at = |s: i64| -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2025, 3, 1, 2, 0, 0).unwrap()
+            + Duration::seconds(s)
+            + Duration::microseconds(123_456)
+    };
+    let cols = vec![
+        ColumnMeta::new("person_key", PiiClass::Quasi, None),
+        ColumnMeta::new("snap_verified", PiiClass::Quasi, Some("public_assistance")),
+        ColumnMeta::plain("program_year"),
+    ];
+    let file = |zone, dataset: &str, path: &str, sha: &str, ids: Vec<i64>, t| WrittenFile {
+        zone,
+        dataset: dataset.to_string(),
+        path: PathBuf::from(path),
+        sha256: sha.to_string(),
+        rows: ids.len() as u64 * 2,
+        columns: cols.clone(),
+        persons: PersonSet::from_ids(ids),
+        written_at: t,
+    };
+    let sha = |c: char| c.to_string().repeat(64);
+    let run1_files = vec![
+        file(
+            Zone::Deid,
+            "participants",
+            "participants/program_year=2024/part-0.parquet",
+            &sha('a'),
+            (1..=n).collect(),
+            at(0),
+        ),
+        file(
+            Zone::Secure,
+            "matches/ui_claims",
+            "matches/ui_claims.parquet",
+            &sha('b'),
+            vec![2, 3, 5, 9],
+            at(1),
+        ),
+        // Shares the `matches` prefix but is not under `matches/`.
+        file(
+            Zone::Deid,
+            "matches_summary",
+            "matches_summary/part_0.parquet",
+            &sha('c'),
+            vec![4],
+            at(2),
+        ),
+    ];
+    let run2_files = vec![
+        // The same bytes as run 1's participants file: both records answer its hash.
+        file(
+            Zone::Deid,
+            "participants",
+            "participants/program_year=2024/part-0.parquet",
+            &sha('a'),
+            (1..=n).collect(),
+            at(86_400),
+        ),
+        file(
+            Zone::Secure,
+            "matches/taa",
+            "matches/taa.parquet",
+            &sha('d'),
+            vec![],
+            at(86_401),
+        ),
+    ];
+    let mut tx = store.begin().await.unwrap();
+    tx.record_lineage(run1, "k1-test", &run1_files)
+        .await
+        .unwrap();
+    tx.record_lineage(run2, "k1-test", &run2_files)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+
+    let paths = |rows: &[LineageMeta]| -> Vec<(i64, String)> {
+        rows.iter().map(|r| (r.run_id, r.path.clone())).collect()
+    };
+    let all = store.lineage_meta(&LineageFilter::All).await.unwrap();
+    assert_eq!(all.len(), 5);
+    // Oldest first, every field as written.
+    assert_eq!(
+        all.iter().map(|r| r.written_at).collect::<Vec<_>>(),
+        vec![at(0), at(1), at(2), at(86_400), at(86_401)]
+    );
+    let first = &all[0];
+    assert_eq!(
+        (
+            first.run_id,
+            first.zone,
+            first.dataset.as_str(),
+            first.sha256.as_str(),
+            first.rows,
+            first.person_count,
+            first.purged_at
+        ),
+        (
+            run1,
+            Zone::Deid,
+            "participants",
+            sha('a').as_str(),
+            2 * n as u64,
+            n as u64,
+            None
+        )
+    );
+    assert_eq!(first.columns, cols);
+
+    // By hash (case-insensitive input), by run, by dataset and prefix, by window, by name.
+    let by_sha = store
+        .lineage_meta(&LineageFilter::Sha256(&sha('A')))
+        .await
+        .unwrap();
+    assert_eq!(
+        paths(&by_sha),
+        vec![
+            (run1, "participants/program_year=2024/part-0.parquet".into()),
+            (run2, "participants/program_year=2024/part-0.parquet".into())
+        ]
+    );
+    assert!(
+        store
+            .lineage_meta(&LineageFilter::Sha256(&sha('e')))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let by_run = store.lineage_meta(&LineageFilter::Run(run2)).await.unwrap();
+    assert_eq!(by_run.len(), 2);
+    assert!(by_run.iter().all(|r| r.run_id == run2));
+    let matches = store
+        .lineage_meta(&LineageFilter::Dataset("matches"))
+        .await
+        .unwrap();
+    assert_eq!(
+        matches
+            .iter()
+            .map(|r| r.dataset.as_str())
+            .collect::<Vec<_>>(),
+        vec!["matches/ui_claims", "matches/taa"]
+    );
+    let exact = store
+        .lineage_meta(&LineageFilter::Dataset("matches/taa"))
+        .await
+        .unwrap();
+    assert_eq!(exact.len(), 1);
+    // [from, to): the start is in, the end is out, to the microsecond.
+    let window = store
+        .lineage_meta(&LineageFilter::Window(at(1), at(86_400)))
+        .await
+        .unwrap();
+    assert_eq!(
+        window.iter().map(|r| r.written_at).collect::<Vec<_>>(),
+        vec![at(1), at(2)]
+    );
+    let window = store
+        .lineage_meta(&LineageFilter::Window(
+            at(1) + Duration::microseconds(1),
+            at(86_400) + Duration::microseconds(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        window.iter().map(|r| r.written_at).collect::<Vec<_>>(),
+        vec![at(2), at(86_400)]
+    );
+    let by_name = store
+        .lineage_meta(&LineageFilter::FileName("part-0.parquet"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 2);
+    // `_` in LIKE matches any one character: a superset the caller narrows.
+    let by_name = store
+        .lineage_meta(&LineageFilter::FileName("part_0.parquet"))
+        .await
+        .unwrap();
+    assert_eq!(
+        by_name
+            .iter()
+            .map(|r| r.path.as_str())
+            .collect::<BTreeSet<_>>(),
+        BTreeSet::from([
+            "participants/program_year=2024/part-0.parquet",
+            "matches_summary/part_0.parquet"
+        ])
+    );
+    let by_name = store
+        .lineage_meta(&LineageFilter::FileName("ui_claims.parquet"))
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 1);
+
+    // Person sets come back as written, empty ones included.
+    for (meta, written) in all.iter().zip(run1_files.iter().chain(&run2_files)) {
+        let blob = store.lineage_persons(meta.id).await.unwrap();
+        assert_eq!(PersonSet::decode(&blob).unwrap(), written.persons);
+    }
+
+    // Purge marks only the run's rows of that zone, once.
+    let gone = at(200_000);
+    assert_eq!(
+        store
+            .mark_lineage_purged(run1, Zone::Secure, gone)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .mark_lineage_purged(run1, Zone::Secure, gone)
+            .await
+            .unwrap(),
+        0
+    );
+    let after = store.lineage_meta(&LineageFilter::Run(run1)).await.unwrap();
+    assert_eq!(
+        after.iter().map(|r| r.purged_at).collect::<Vec<_>>(),
+        vec![None, Some(gone), None]
+    );
+
+    // The registry side.
+    let mut merges = store.merge_pointers().await.unwrap();
+    merges.sort();
+    assert_eq!(merges, vec![(5, 2), (9, 5)]);
+    let wanted: Vec<i64> = (1..=n).step_by(2).chain([n + 50, -1]).collect();
+    let mut got = store.person_keys_of(&wanted).await.unwrap();
+    got.sort();
+    let expect: Vec<(i64, String)> = (1..=n)
+        .step_by(2)
+        .map(|id| (id, keys[(id - 1) as usize].as_str().to_string()))
+        .collect();
+    assert_eq!(got, expect);
+    let mut every = store.all_person_keys().await.unwrap();
+    every.sort();
+    assert_eq!(every.len(), n as usize);
+    assert_eq!(every[0], (1, keys[0].as_str().to_string()));
+    let mut between = store.person_keys_between(0, 1 << 16).await.unwrap();
+    between.sort();
+    assert_eq!(between, every);
+    let mut between = store.person_keys_between(100, 200).await.unwrap();
+    between.sort();
+    assert_eq!(between, every[99..199].to_vec());
+    assert!(
+        store
+            .person_keys_between(n + 1, n + 1_000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut asked: Vec<String> = keys.iter().map(|k| k.as_str().to_string()).collect();
+    asked.push("NOTAKEY00000".into());
+    let mut by_key = store.persons_by_key(&asked).await.unwrap();
+    by_key.sort_by_key(|(_, id)| *id);
+    assert_eq!(by_key.len(), n as usize);
+    assert_eq!(by_key[6], (keys[6].as_str().to_string(), 7));
+    let mut found = store
+        .persons_by_ssn_token(&[token(7), token(n), token(n + 7), token(n + 1)])
+        .await
+        .unwrap();
+    found.sort_by_key(|(_, id)| *id);
+    assert_eq!(found, vec![(token(7), 7), (token(n), n)]);
+    let many: Vec<[u8; 32]> = (1..=n).map(token).collect();
+    assert_eq!(
+        store.persons_by_ssn_token(&many).await.unwrap().len(),
+        n as usize
+    );
+}
+
+on_both_stores! {
+    breach => breach_queries,
+}
