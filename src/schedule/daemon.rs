@@ -97,6 +97,8 @@ enum Event {
         scheduled_for: Option<DateTime<Utc>>,
     },
     Finished {
+        /// The key of the run's task in `Daemon::running`.
+        task: u64,
         pipeline: String,
         attempt: u32,
         scheduled_for: Option<DateTime<Utc>>,
@@ -111,7 +113,10 @@ struct Armed {
     generation: u64,
 }
 
+/// A run task of this daemon. Keyed by task, not pipeline: a second firing of a pipeline
+/// still working ends `skipped`, and its end must not forget the first.
 struct Running {
+    pipeline: String,
     run_id: Arc<OnceLock<i64>>,
     task: tokio::task::JoinHandle<()>,
 }
@@ -124,7 +129,8 @@ struct Daemon {
     sched: JobScheduler,
     armed: BTreeMap<String, Armed>,
     generation: u64,
-    running: HashMap<String, Running>,
+    running: HashMap<u64, Running>,
+    next_task: u64,
     events: mpsc::UnboundedSender<Event>,
     gauges: Arc<Mutex<Gauges>>,
     stopping: bool,
@@ -158,6 +164,7 @@ pub async fn serve(ws: Workspace, opts: ServeOptions) -> Result<ServeExit, Serve
         armed: BTreeMap::new(),
         generation: 0,
         running: HashMap::new(),
+        next_task: 0,
         events: tx,
         gauges,
         stopping: false,
@@ -374,13 +381,14 @@ impl Daemon {
                 }
             }
             Event::Finished {
+                task,
                 pipeline,
                 attempt,
                 scheduled_for,
                 run_id,
                 result,
             } => {
-                self.running.remove(&pipeline);
+                self.running.remove(&task);
                 self.gauges.lock().expect("gauges").running = self.running.len();
                 let err = match result {
                     Ok(()) => return,
@@ -435,10 +443,13 @@ impl Daemon {
         };
         let (ws, tx, pipeline) = (self.ws.clone(), self.events.clone(), name.to_string());
         let slot_in = slot.clone();
+        self.next_task += 1;
+        let key = self.next_task;
         info!(pipeline = name, trigger, attempt, "starting a run");
         let task = tokio::spawn(async move {
             let result = execute(&ws, &p, &opts).await.map(|_| ());
             let _ = tx.send(Event::Finished {
+                task: key,
                 pipeline,
                 attempt,
                 scheduled_for,
@@ -446,10 +457,14 @@ impl Daemon {
                 result,
             });
         });
-        // Two of one pipeline in this daemon: keep the first (the second ends skipped).
-        self.running
-            .entry(name.to_string())
-            .or_insert(Running { run_id: slot, task });
+        self.running.insert(
+            key,
+            Running {
+                pipeline: name.to_string(),
+                run_id: slot,
+                task,
+            },
+        );
         self.gauges.lock().expect("gauges").running = self.running.len();
     }
 
@@ -495,7 +510,8 @@ impl Daemon {
             }
         }
         let mut abandoned = Vec::new();
-        for (name, r) in self.running.drain() {
+        for (_, r) in self.running.drain() {
+            let name = r.pipeline;
             r.task.abort();
             if let Some(&id) = r.run_id.get() {
                 let why = format!(

@@ -220,7 +220,7 @@ impl Store {
             "SELECT run_id, holder, expires_ms FROM pipeline_leases WHERE pipeline = $1";
         const ABANDON: &str = "UPDATE runs SET status = 'abandoned', finished_at = $2, \
                                error = 'its lease expired: the process running it stopped renewing it' \
-                               WHERE id = $1 AND status IN ('running', 'publishing')";
+                               WHERE id = $1 AND status = 'running'";
         const MINE: &str = "UPDATE runs SET holder = $2, lease_expires_ms = $3 WHERE id = $1";
         let mut tx = self.begin().await?;
         let outcome = on_tx!(&mut tx, conn => {
@@ -406,13 +406,7 @@ impl Store {
                 m.by_status.push((r.try_get("pipeline")?, r.try_get("status")?, r.try_get("n")?));
             }
             for r in sqlx::query(LAST).fetch_all(pool).await? {
-                // MAX over SQLite text loses the declared type; decode as text there.
-                let t: Option<DateTime<Utc>> = r.try_get("t").or_else(|_| {
-                    r.try_get::<Option<String>, _>("t").map(|s| {
-                        s.and_then(|s| DateTime::parse_from_rfc3339(&s.replacen(' ', "T", 1)).ok())
-                            .map(|t| t.with_timezone(&Utc))
-                    })
-                })?;
+                let t: Option<DateTime<Utc>> = r.try_get("t")?;
                 if let Some(t) = t {
                     m.last_success.push((r.try_get("pipeline")?, t));
                 }
