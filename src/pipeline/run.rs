@@ -580,10 +580,7 @@ impl<'a> Runner<'a> {
         self.summary.wage_rows_linked = wage_rows.len() as u64;
         self.summary.wage_quarters = quarters.iter().map(|q| q.to_string()).collect();
         let before = wage_rows.len();
-        let wage_rows: Vec<WageRow> = wage_rows
-            .into_iter()
-            .filter(|w| !retention.past_retention(program_year(w.quarter.first_day()), today))
-            .collect();
+        wage_rows.retain(|w| !retention.past_retention(program_year(w.quarter.first_day()), today));
         self.summary.withheld_past_retention += (before - wage_rows.len()) as u64;
         let wage_index = WageIndex::new(wage_rows, quarters);
         let outcomes: Vec<Option<Outcomes>> = periods
