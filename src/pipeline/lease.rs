@@ -36,13 +36,17 @@ pub fn this_holder() -> &'static str {
     })
 }
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty() && !h.contains('/'))
-        .unwrap_or_else(|| "unknown-host".into())
+/// Read once: every liveness check compares against it.
+fn hostname() -> &'static str {
+    static HOST: OnceLock<String> = OnceLock::new();
+    HOST.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .map(|h| h.trim().to_string())
+            .filter(|h| !h.is_empty() && !h.contains('/'))
+            .unwrap_or_else(|| "unknown-host".into())
+    })
 }
 
 /// The process start time in clock ticks since boot (field 22 of `/proc/PID/stat`): with

@@ -9,7 +9,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
-use super::{Store, StoreError};
+use super::{Backend, Store, StoreError};
 use crate::identity::token::{Rule, Token};
 use crate::lake::{ColumnMeta, Zone};
 
@@ -212,26 +212,19 @@ impl Store {
     ) -> Result<Vec<(i64, String)>, StoreError> {
         // `id:key` pairs joined by `,`; person keys are Crockford base 32, so neither
         // separator can occur in one (a key that has one fails to parse, below).
-        let text: Option<String> = match self {
-            Store::Sqlite(pool) => {
-                const SQL: &str = "SELECT group_concat(id || ':' || person_key, ',') \
-                                   FROM persons WHERE id >= $1 AND id < $2";
-                sqlx::query_scalar(SQL)
-                    .bind(lo)
-                    .bind(hi)
-                    .fetch_one(pool)
-                    .await?
+        let sql = match self.backend() {
+            Backend::Sqlite => {
+                "SELECT group_concat(id || ':' || person_key, ',') \
+                 FROM persons WHERE id >= $1 AND id < $2"
             }
-            Store::Postgres(pool) => {
-                const SQL: &str = "SELECT string_agg(id::text || ':' || person_key, ',') \
-                                   FROM persons WHERE id >= $1 AND id < $2";
-                sqlx::query_scalar(SQL)
-                    .bind(lo)
-                    .bind(hi)
-                    .fetch_one(pool)
-                    .await?
+            Backend::Postgres => {
+                "SELECT string_agg(id::text || ':' || person_key, ',') \
+                 FROM persons WHERE id >= $1 AND id < $2"
             }
         };
+        let text: Option<String> = on_pool!(self, pool => {
+            sqlx::query_scalar(sql).bind(lo).bind(hi).fetch_one(pool).await?
+        });
         let Some(text) = text else {
             return Ok(Vec::new());
         };
