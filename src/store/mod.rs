@@ -34,6 +34,9 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("state store query failed: {0}")]
     Query(#[from] sqlx::Error),
+    /// From the statements that bypass sqlx for bulk reads (see `load_registry`).
+    #[error("state store read failed: {0}")]
+    Direct(String),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
