@@ -33,6 +33,10 @@ pub enum IdError {
     Check,
     #[error("the operating system's random source failed: {0}")]
     Random(String),
+    #[error("the store holds a token of rule {0}, which this version of xmatch does not know")]
+    UnknownRule(i32),
+    #[error("the store holds person id {0}; person ids are allocated densely from 1")]
+    PersonId(i64),
 }
 
 /// Multiplication in GF(2^5) with the primitive polynomial x^5 + x^2 + 1.

@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::ids::{IdError, PersonKey, TempId};
-use super::token::{Rule, Token};
+use super::token::{RULES, Rule, Token, TokenMap};
 
 /// Internal person id: compact, never leaves the store and the lineage person sets.
 pub type PersonId = i64;
@@ -48,17 +48,65 @@ struct Person {
     merged_into: Option<PersonId>,
 }
 
+/// Rule numbers as stored in `person_tokens.rule`, in the order of the registry's maps.
+const STORED_RULES: [i32; RULES.len() + 1] = [0, 1, 2, 3, 4, RECORD_RULE];
+
+fn slot(rule: i32) -> Result<usize, IdError> {
+    STORED_RULES
+        .iter()
+        .position(|&r| r == rule)
+        .ok_or(IdError::UnknownRule(rule))
+}
+
+/// Who holds one token: nearly always one person, so that case costs no allocation.
+/// `>= 0` is the person id itself; `< 0` is `!i` for `shared[i]`, the list of several.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot(i64);
+
 /// The registry as loaded from the store, plus what this run adds.
+///
+/// Sized for a state: at a million participants it holds about six million tokens, so
+/// persons live in a vector indexed by their (dense, store-allocated) id and each token
+/// map stores one machine word per token.
 #[derive(Debug, Default, Clone)]
 pub struct Registry {
-    persons: HashMap<PersonId, Person>,
-    /// `(rule, token)` → persons holding it (name tokens may be shared).
-    tokens: HashMap<(i32, Token), Vec<PersonId>>,
+    /// Indexed by person id; ids are allocated densely from 1 by this registry.
+    persons: Vec<Option<Person>>,
+    /// One map per entry of [`STORED_RULES`].
+    tokens: [TokenMap<Slot>; STORED_RULES.len()],
+    /// Holder lists of tokens held by more than one person.
+    shared: Vec<Vec<PersonId>>,
     temp_ids: HashMap<TempId, PersonId>,
     keys: HashSet<PersonKey>,
     /// Review pairs already queued, so a rerun does not report them as new.
     known_reviews: HashSet<(String, PersonId, PersonId)>,
     next_id: PersonId,
+}
+
+/// Who holds a token, after following merges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holder {
+    Nobody,
+    One(PersonId),
+    Several,
+}
+
+/// A set of persons as flags indexed by id: the registry's ids are dense.
+#[derive(Debug, Default, Clone)]
+pub struct PersonFlags(Vec<bool>);
+
+impl PersonFlags {
+    pub fn contains(&self, p: PersonId) -> bool {
+        usize::try_from(p).is_ok_and(|i| self.0.get(i).copied().unwrap_or(false))
+    }
+
+    pub fn insert(&mut self, p: PersonId) {
+        let Ok(i) = usize::try_from(p) else { return };
+        if i >= self.0.len() {
+            self.0.resize(i + 1, false);
+        }
+        self.0[i] = true;
+    }
 }
 
 /// A review-queue entry: two persons whose identifiers disagree.
@@ -114,20 +162,87 @@ impl Registry {
         temp_ids: impl IntoIterator<Item = (String, PersonId)>,
     ) -> Result<Registry, IdError> {
         let mut reg = Registry::default();
+        let persons = persons.into_iter();
+        reg.persons.reserve(persons.size_hint().0 + 1);
+        reg.keys.reserve(persons.size_hint().0);
         for (id, key, merged_into) in persons {
             let key = PersonKey::parse(&key)?;
             reg.keys.insert(key.clone());
-            reg.persons.insert(id, Person { key, merged_into });
+            let i = reg.index_for(id)?;
+            reg.persons[i] = Some(Person { key, merged_into });
             reg.next_id = reg.next_id.max(id);
         }
         reg.next_id += 1;
+        let tokens = tokens.into_iter();
+        // Five rules per person: reserving a fifth of the rows per map avoids most of the
+        // rehashing while the maps fill.
+        let per_map = tokens.size_hint().0 / RULES.len();
+        for map in reg.tokens.iter_mut().take(RULES.len()) {
+            map.reserve(per_map);
+        }
         for (rule, token, person) in tokens {
-            reg.tokens.entry((rule, token)).or_default().push(person);
+            reg.insert_token(slot(rule)?, token, person);
         }
         for (t, person) in temp_ids {
             reg.temp_ids.insert(TempId::parse(&t)?, person);
         }
         Ok(reg)
+    }
+
+    /// The vector index of person `id`, growing the vector to hold it.
+    fn index_for(&mut self, id: PersonId) -> Result<usize, IdError> {
+        // Ids come from this registry's own counter, so they are dense; a wild id would
+        // make the vector absurdly large rather than fail later.
+        let i = usize::try_from(id)
+            .ok()
+            .filter(|&i| i > 0 && i <= 4 * (self.persons.len() + 1_000_000))
+            .ok_or(IdError::PersonId(id))?;
+        if i >= self.persons.len() {
+            self.persons.resize(i + 1, None);
+        }
+        Ok(i)
+    }
+
+    fn person(&self, id: PersonId) -> Option<&Person> {
+        self.persons.get(usize::try_from(id).ok()?)?.as_ref()
+    }
+
+    /// Adds `person` as a holder of `token`; false if it already held it.
+    fn insert_token(&mut self, slot: usize, token: Token, person: PersonId) -> bool {
+        use std::collections::hash_map::Entry;
+        match self.tokens[slot].entry(token) {
+            Entry::Vacant(v) => {
+                v.insert(Slot(person));
+                true
+            }
+            Entry::Occupied(mut o) => {
+                let Slot(s) = *o.get();
+                if s >= 0 {
+                    if s == person {
+                        return false;
+                    }
+                    o.insert(Slot(!(self.shared.len() as i64)));
+                    self.shared.push(vec![s, person]);
+                    true
+                } else {
+                    let list = &mut self.shared[!s as usize];
+                    if list.contains(&person) {
+                        return false;
+                    }
+                    list.push(person);
+                    true
+                }
+            }
+        }
+    }
+
+    /// Persons holding `token` of the stored rule `slot`, as stored (not followed).
+    fn stored_holders(&self, slot: usize, token: &Token) -> &[PersonId] {
+        match self.tokens[slot].get(token) {
+            None => &[],
+            Some(Slot(s)) if *s >= 0 => std::slice::from_ref(s),
+            Some(Slot(s)) => &self.shared[!*s as usize],
+        }
     }
 
     /// Adds the review pairs already in the queue.
@@ -139,44 +254,63 @@ impl Registry {
         self
     }
 
+    /// Persons known, merged ones included.
     pub fn len(&self) -> usize {
-        self.persons.len()
+        self.persons.iter().filter(|p| p.is_some()).count()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.persons.is_empty()
+        self.persons.iter().all(Option::is_none)
     }
 
     /// Follows merge pointers to the surviving person.
     pub fn survivor(&self, mut id: PersonId) -> PersonId {
-        while let Some(next) = self.persons.get(&id).and_then(|p| p.merged_into) {
+        while let Some(next) = self.person(id).and_then(|p| p.merged_into) {
             id = next;
         }
         id
     }
 
     pub fn person_key(&self, id: PersonId) -> Option<&PersonKey> {
-        self.persons.get(&self.survivor(id)).map(|p| &p.key)
+        self.person(self.survivor(id)).map(|p| &p.key)
     }
 
-    /// Every stored `(rule, token, person)` (person as stored, not yet followed to its
-    /// survivor).
-    pub fn token_entries(&self) -> impl Iterator<Item = (i32, Token, PersonId)> + '_ {
-        self.tokens
-            .iter()
-            .flat_map(|((rule, token), ps)| ps.iter().map(move |&p| (*rule, *token, p)))
+    /// The key of every person, indexed by id: a merged person's entry is the key of
+    /// the person it was merged into.
+    pub fn keys_by_person(&self) -> Vec<Option<PersonKey>> {
+        (0..self.persons.len())
+            .map(|i| self.person_key(i as PersonId).cloned())
+            .collect()
     }
 
     /// Surviving persons holding `(rule, token)`, deduplicated and sorted.
     pub fn holders(&self, rule: i32, token: &Token) -> Vec<PersonId> {
+        let Ok(slot) = slot(rule) else {
+            return Vec::new();
+        };
         let mut out: Vec<PersonId> = self
-            .tokens
-            .get(&(rule, *token))
-            .map(|v| v.iter().map(|&p| self.survivor(p)).collect())
-            .unwrap_or_default();
+            .stored_holders(slot, token)
+            .iter()
+            .map(|&p| self.survivor(p))
+            .collect();
         out.sort_unstable();
         out.dedup();
         out
+    }
+
+    /// Who holds `token` of `rule`, followed to survivors. Allocates nothing: the
+    /// cross-match asks this once per pass for every record of every source.
+    pub fn holder(&self, rule: Rule, token: &Token) -> Holder {
+        let mut found = Holder::Nobody;
+        for &p in self.stored_holders(rule.index(), token) {
+            let p = self.survivor(p);
+            match found {
+                Holder::Nobody => found = Holder::One(p),
+                Holder::One(q) if q == p => {}
+                _ => return Holder::Several,
+            }
+        }
+        found
     }
 
     fn ssn_holder(&self, token: &Token) -> Option<PersonId> {
@@ -186,13 +320,16 @@ impl Registry {
     }
 
     /// Surviving persons that hold an SSN token.
-    pub fn persons_with_ssn(&self) -> HashSet<PersonId> {
-        let ssn = Rule::Ssn.index() as i32;
-        self.tokens
-            .iter()
-            .filter(|((rule, _), _)| *rule == ssn)
-            .flat_map(|(_, ps)| ps.iter().map(|&p| self.survivor(p)))
-            .collect()
+    pub fn persons_with_ssn(&self) -> PersonFlags {
+        let mut out = PersonFlags::default();
+        out.0.reserve(self.persons.len());
+        let ssn = Rule::Ssn.index();
+        for (token, _) in self.tokens[ssn].iter() {
+            for &p in self.stored_holders(ssn, token) {
+                out.insert(self.survivor(p));
+            }
+        }
+        out
     }
 
     /// Temporary IDs by surviving person (all of them, for secure-zone files).
@@ -218,15 +355,14 @@ impl Registry {
                 break k;
             }
         };
-        let id = self.next_id;
-        self.next_id += 1;
-        self.persons.insert(
-            id,
-            Person {
-                key: key.clone(),
-                merged_into: None,
-            },
-        );
+        // Ids start at 1 (an empty registry's counter is 0).
+        let id = self.next_id.max(1);
+        self.next_id = id + 1;
+        let i = self.index_for(id)?;
+        self.persons[i] = Some(Person {
+            key: key.clone(),
+            merged_into: None,
+        });
         changes.new_persons.push((id, key));
         Ok(id)
     }
@@ -254,16 +390,18 @@ impl Registry {
         if from == into {
             return;
         }
-        if let Some(p) = self.persons.get_mut(&from) {
+        if let Some(Some(p)) = usize::try_from(from)
+            .ok()
+            .and_then(|i| self.persons.get_mut(i))
+        {
             p.merged_into = Some(into);
         }
         changes.merges.push(Merge { from, into, reason });
     }
 
     fn add_token(&mut self, rule: i32, token: Token, person: PersonId, changes: &mut Changes) {
-        let holders = self.tokens.entry((rule, token)).or_default();
-        if !holders.contains(&person) {
-            holders.push(person);
+        let slot = slot(rule).expect("rules added by the resolver are stored rules");
+        if self.insert_token(slot, token, person) {
             changes.new_tokens.push((rule, token, person));
         }
     }
@@ -282,7 +420,7 @@ struct Resolver<'a> {
     rows: &'a [RowIdentity],
     changes: Changes,
     stats: ResolveStats,
-    with_ssn: HashSet<PersonId>,
+    with_ssn: PersonFlags,
     reviews: BTreeSet<Review>,
 }
 
@@ -347,7 +485,7 @@ impl<'a> Resolver<'a> {
                 .collect();
             let target = if let Some(p) = self.reg.ssn_holder(ssn) {
                 for q in named.into_iter().filter(|&q| q != p) {
-                    if self.with_ssn.contains(&q) {
+                    if self.with_ssn.contains(q) {
                         self.review("record_or_temp_id_names_other_ssn", p, q);
                     } else {
                         // The temporary-ID person turns out to be a known SSN holder.
@@ -358,7 +496,7 @@ impl<'a> Resolver<'a> {
                 Target::Known(p)
             } else {
                 let (without, with): (Vec<PersonId>, Vec<PersonId>) =
-                    named.into_iter().partition(|q| !self.with_ssn.contains(q));
+                    named.into_iter().partition(|&q| !self.with_ssn.contains(q));
                 let mut candidate = without.first().copied();
                 deferred.extend(with.iter().map(|&q| (g, q)));
                 if candidate.is_none() && with.is_empty() {
@@ -370,7 +508,7 @@ impl<'a> Resolver<'a> {
                         .collect();
                     if by_name.len() == 1 {
                         let q = *by_name.first().expect("one element");
-                        if !self.with_ssn.contains(&q) {
+                        if !self.with_ssn.contains(q) {
                             candidate = Some(q);
                         }
                     }
@@ -523,7 +661,7 @@ impl<'a> Resolver<'a> {
                     .reg
                     .holders(name_rule, &t)
                     .into_iter()
-                    .filter(|p| self.with_ssn.contains(p))
+                    .filter(|&p| self.with_ssn.contains(p))
                     .collect();
                 for a in 0..holders.len() {
                     for b in a + 1..holders.len() {
@@ -583,5 +721,64 @@ impl UnionFind {
             let (lo, hi) = (ra.min(rb), ra.max(rb));
             self.0[hi] = lo;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> String {
+        PersonKey::generate().unwrap().as_str().to_string()
+    }
+
+    #[test]
+    fn shared_tokens_and_merges_decide_who_holds_a_token() {
+        let ssn = Rule::Ssn.index() as i32;
+        let name = Rule::NameDob.index() as i32;
+        let (t1, t2) = ([1u8; 32], [2u8; 32]);
+        let reg = Registry::from_rows(
+            [(1, key(), None), (2, key(), None), (3, key(), Some(1))],
+            [(ssn, t1, 1), (name, t2, 1), (name, t2, 2), (ssn, t2, 3)],
+            [],
+        )
+        .unwrap();
+        assert_eq!(reg.holder(Rule::Ssn, &t1), Holder::One(1));
+        assert_eq!(reg.holder(Rule::NameDob, &t2), Holder::Several);
+        // Person 3 was merged into 1: its token now names 1.
+        assert_eq!(reg.holder(Rule::Ssn, &t2), Holder::One(1));
+        assert_eq!(reg.holder(Rule::Ssn, &[9u8; 32]), Holder::Nobody);
+        assert_eq!(reg.holders(name, &t2), vec![1, 2]);
+        assert_eq!(reg.len(), 3);
+        let with_ssn = reg.persons_with_ssn();
+        assert!(with_ssn.contains(1) && !with_ssn.contains(2) && !with_ssn.contains(3));
+        let keys = reg.keys_by_person();
+        assert_eq!(
+            keys[3], keys[1],
+            "a merged person carries the survivor's key"
+        );
+        assert_ne!(keys[2], keys[1]);
+    }
+
+    #[test]
+    fn the_same_holder_twice_is_one_holder_and_wild_ids_are_refused() {
+        let name = Rule::NameDob.index() as i32;
+        let t = [7u8; 32];
+        let reg = Registry::from_rows(
+            [(1, key(), None), (2, key(), Some(1))],
+            [(name, t, 1), (name, t, 2)],
+            [],
+        )
+        .unwrap();
+        // Two stored holders, one survivor: not ambiguous.
+        assert_eq!(reg.holder(Rule::NameDob, &t), Holder::One(1));
+        assert!(matches!(
+            Registry::from_rows([(0, key(), None)], [], []),
+            Err(IdError::PersonId(0))
+        ));
+        assert!(matches!(
+            Registry::from_rows([(1, key(), None)], [(42, t, 1)], []),
+            Err(IdError::UnknownRule(42))
+        ));
     }
 }

@@ -206,6 +206,8 @@ pub fn open(
 ) -> Result<SourceReader, IngestError> {
     let cols = layout::columns(schema, layout);
     let batch_rows = batch_rows.max(1);
+    // Rows the file says it holds (Parquet footers do; CSV is not counted ahead).
+    let mut rows_hint = 0;
     let (inner, encoding) = match file.format {
         FileFormat::Csv => {
             let (r, enc) = csv::CsvSource::open(&file.path, &cols, batch_rows)?;
@@ -214,12 +216,16 @@ pub fn open(
         FileFormat::Parquet => {
             let identity = parquet::identity_flags(schema, &cols);
             let r = parquet::ParquetSource::open(&file.path, &cols, batch_rows, &identity)?;
+            rows_hint = r.rows;
             (Inner::Parquet(Box::new(r)), Encoding::Utf8)
         }
     };
     let path = file.path.clone();
     let sha = std::thread::spawn(move || sha256_file(&path));
-    let asm = Assembler::new(schema, layout, cols);
+    let mut asm = Assembler::new(schema, layout, cols);
+    // Sizing the duplicate-row set once: growing it to 20 million wage rows rehashes it
+    // a dozen times and briefly holds the old and the new table (about 800 MB together).
+    asm.seen.reserve(rows_hint);
     Ok(SourceReader {
         file: file.clone(),
         encoding,

@@ -21,6 +21,8 @@ pub(crate) struct ParquetSource {
     reader: ParquetRecordBatchReader,
     /// Per layout column: its name in the file and how to convert it.
     plan: Vec<Option<(String, Conv)>>,
+    /// Rows the footer declares.
+    pub(crate) rows: usize,
 }
 
 /// How a file column is turned into cells.
@@ -100,6 +102,7 @@ impl ParquetSource {
         let file = File::open(path).map_err(io_err(path))?;
         let builder =
             ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(path, e))?;
+        let rows = usize::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
         let fields = builder.schema().fields().clone();
         let header: Vec<String> = fields.iter().map(|f| f.name().clone()).collect();
         let map = match_header(path, cols, &header)?;
@@ -130,6 +133,7 @@ impl ParquetSource {
             path: path.to_path_buf(),
             reader,
             plan,
+            rows,
         })
     }
 

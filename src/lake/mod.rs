@@ -32,6 +32,7 @@ mod write;
 use std::collections::HashMap;
 use std::fs;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
 
 use arrow::record_batch::RecordBatch;
 use chrono::{DateTime, SubsecRound, Utc};
@@ -224,10 +225,12 @@ pub struct Snapshot {
     secure_dir: PathBuf,
     deid_staging: PathBuf,
     secure_staging: PathBuf,
-    files: Vec<WrittenFile>,
+    /// Behind locks so several threads can write different datasets of one run at once:
+    /// encoding and compressing Parquet is most of a run's writing time.
+    files: Mutex<Vec<WrittenFile>>,
     /// Next part number per directory (relative), so a dataset written in several calls
     /// never overwrites its own parts.
-    next_part: HashMap<PathBuf, u32>,
+    next_part: Mutex<HashMap<PathBuf, u32>>,
 }
 
 /// What a publish did.
@@ -298,8 +301,8 @@ impl Snapshot {
             secure_dir: secure_dir.to_path_buf(),
             deid_staging,
             secure_staging,
-            files: Vec::new(),
-            next_part: HashMap::new(),
+            files: Mutex::new(Vec::new()),
+            next_part: Mutex::new(HashMap::new()),
         })
     }
 
@@ -308,8 +311,17 @@ impl Snapshot {
     }
 
     /// Files written so far (what the pipeline records as lineage before publishing).
-    pub fn files(&self) -> &[WrittenFile] {
-        &self.files
+    /// In zone and path order, however many threads wrote them.
+    pub fn files(&self) -> Vec<WrittenFile> {
+        let mut files = self.lock_files().clone();
+        sort_files(&mut files);
+        files
+    }
+
+    fn lock_files(&self) -> std::sync::MutexGuard<'_, Vec<WrittenFile>> {
+        // A writer that panicked left no half-recorded file behind (the push is one
+        // step), so the list is still right.
+        self.files.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Writes a de-identified dataset as Parquet under `<dataset>/`, Hive-partitioned by
@@ -320,7 +332,7 @@ impl Snapshot {
     /// Unpartitioned, a dataset with no rows still gets one (empty) file when at least one
     /// batch is given, so readers see its schema.
     pub fn write_deid(
-        &mut self,
+        &self,
         dataset: &str,
         partition: Option<&str>,
         batches: impl IntoIterator<Item = RecordBatch>,
@@ -383,7 +395,7 @@ impl Snapshot {
     /// Writes one secure-zone file at `relative` (under `secure/runs/<run_id>/` once
     /// published), as CSV or Parquet by its extension, 0600 in 0700 directories.
     pub fn write_secure(
-        &mut self,
+        &self,
         relative: &Path,
         batches: impl IntoIterator<Item = RecordBatch>,
         meta: &DatasetMeta,
@@ -455,7 +467,7 @@ impl Snapshot {
                 let handle = fsx::create_file(&absolute, true)?;
                 handle.sync_all().map_err(fsx::io(&absolute))?;
                 self.sync_entry(Zone::Secure, &absolute)?;
-                self.files.push(WrittenFile {
+                self.lock_files().push(WrittenFile {
                     zone: Zone::Secure,
                     dataset,
                     path: relative.to_path_buf(),
@@ -470,10 +482,13 @@ impl Snapshot {
         }
     }
 
-    fn open_deid(&mut self, dir: &Path, first: &RecordBatch) -> Result<write::OpenFile, LakeError> {
-        let n = self.next_part.entry(dir.to_path_buf()).or_insert(0);
-        let relative = dir.join(format!("part-{:05}.parquet", *n));
-        *n += 1;
+    fn open_deid(&self, dir: &Path, first: &RecordBatch) -> Result<write::OpenFile, LakeError> {
+        let relative = {
+            let mut parts = self.next_part.lock().unwrap_or_else(|e| e.into_inner());
+            let n = parts.entry(dir.to_path_buf()).or_insert(0);
+            *n += 1;
+            dir.join(format!("part-{:05}.parquet", *n - 1))
+        };
         let absolute = self.deid_staging.join(&relative);
         fsx::create_dirs(absolute.parent().expect("has a parent"), false)?;
         let handle = fsx::create_file(&absolute, false)?;
@@ -488,7 +503,7 @@ impl Snapshot {
     }
 
     fn close(
-        &mut self,
+        &self,
         f: write::OpenFile,
         zone: Zone,
         dataset: String,
@@ -496,7 +511,7 @@ impl Snapshot {
     ) -> Result<(), LakeError> {
         let sha256 = f.writer.finish(&f.absolute)?;
         self.sync_entry(zone, &f.absolute)?;
-        self.files.push(WrittenFile {
+        self.lock_files().push(WrittenFile {
             zone,
             dataset,
             path: f.relative,
@@ -555,11 +570,19 @@ impl Snapshot {
             run_id: self.run_id,
             snapshot_dir,
             secure_run_dir,
-            files: self.files,
+            files: {
+                let mut files = self.files.into_inner().unwrap_or_else(|e| e.into_inner());
+                sort_files(&mut files);
+                files
+            },
             previous,
             removed,
         })
     }
+}
+
+fn sort_files(files: &mut [WrittenFile]) {
+    files.sort_by(|a, b| (a.zone.as_str(), &a.path).cmp(&(b.zone.as_str(), &b.path)));
 }
 
 /// What [`recover`] did.

@@ -15,62 +15,38 @@
 pub mod evidence;
 pub mod wages;
 
-use std::collections::HashMap;
-
-use crate::identity::registry::{PersonId, RECORD_RULE, Registry};
+use crate::identity::registry::{Holder, PersonFlags, PersonId, Registry};
 use crate::identity::token::{RULES, Rule, Token};
 
-/// Who holds a token: one person, or several (ambiguous).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Holder {
-    One(PersonId),
-    Many,
+/// Token lookups for the cross-match: the registry's own token maps, read through merge
+/// pointers, plus which surviving persons have an SSN on file.
+///
+/// Borrowing the registry instead of copying its tokens into maps of its own keeps one
+/// copy of the six million tokens a state of a million participants holds.
+pub struct PersonIndex<'r> {
+    reg: &'r Registry,
+    with_ssn: PersonFlags,
 }
 
-/// Token → person maps for every rule, built once per run from the registry (survivors
-/// only, so merged persons resolve to whom they were merged into).
-pub struct PersonIndex {
-    by_rule: Vec<HashMap<Token, Holder>>,
-    with_ssn: std::collections::HashSet<PersonId>,
-}
-
-impl PersonIndex {
-    pub fn build(reg: &Registry) -> PersonIndex {
-        let mut by_rule: Vec<HashMap<Token, Holder>> =
-            RULES.iter().map(|_| HashMap::new()).collect();
-        for (rule, token, person) in reg.token_entries() {
-            if rule == RECORD_RULE {
-                continue;
-            }
-            let Some(map) = by_rule.get_mut(rule as usize) else {
-                continue;
-            };
-            let person = reg.survivor(person);
-            map.entry(token)
-                .and_modify(|h| {
-                    if *h != Holder::One(person) {
-                        *h = Holder::Many;
-                    }
-                })
-                .or_insert(Holder::One(person));
-        }
+impl<'r> PersonIndex<'r> {
+    pub fn build(reg: &'r Registry) -> PersonIndex<'r> {
         PersonIndex {
-            by_rule,
+            reg,
             with_ssn: reg.persons_with_ssn(),
         }
     }
 
     /// The person one token of `rule` names, if exactly one.
     pub fn unique(&self, rule: Rule, token: &Token) -> Lookup {
-        match self.by_rule[rule.index()].get(token) {
-            Some(Holder::One(p)) => Lookup::Person(*p),
-            Some(Holder::Many) => Lookup::Ambiguous,
-            None => Lookup::None,
+        match self.reg.holder(rule, token) {
+            Holder::One(p) => Lookup::Person(p),
+            Holder::Nobody => Lookup::None,
+            Holder::Several => Lookup::Ambiguous,
         }
     }
 
     pub fn has_ssn(&self, person: PersonId) -> bool {
-        self.with_ssn.contains(&person)
+        self.with_ssn.contains(person)
     }
 
     /// Runs the passes for one record's tokens (indexed like [`RULES`]).

@@ -7,7 +7,7 @@ use std::collections::{BTreeSet, HashMap};
 use chrono::{Datelike, NaiveDate};
 
 use crate::identity::registry::PersonId;
-use crate::identity::token::Token;
+use crate::identity::token::{Token, Tokenizer};
 
 /// A calendar quarter, e.g. 2024Q3.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -55,11 +55,42 @@ impl std::fmt::Display for Quarter {
     }
 }
 
+/// The run's employers: each UI account number gets a small index the first time it is
+/// seen, and its keyed token is made once.
+#[derive(Debug, Default)]
+pub struct Employers {
+    index: std::collections::HashMap<String, u32>,
+    tokens: Vec<Token>,
+}
+
+impl Employers {
+    /// The index of `account`, tokenizing it on first sight.
+    pub fn id(&mut self, account: &str, tokenizer: &Tokenizer) -> u32 {
+        if let Some(&id) = self.index.get(account) {
+            return id;
+        }
+        let id = u32::try_from(self.tokens.len()).expect("fewer than 4 billion employers");
+        self.tokens.push(tokenizer.employer_token(account));
+        self.index.insert(account.to_string(), id);
+        id
+    }
+
+    /// The token of an index [`Employers::id`] gave.
+    pub fn token(&self, id: u32) -> &Token {
+        &self.tokens[id as usize]
+    }
+}
+
 /// One linked wage record.
+///
+/// Compact on purpose: a state of a million participants links about seven million wage
+/// records, so the employer is an index into the run's table of employer tokens (a few
+/// hundred thousand) rather than the 32-byte token itself.
 #[derive(Debug, Clone, Copy)]
 pub struct WageRow {
     pub person: PersonId,
-    pub employer: Token,
+    /// Index into the run's employer-token table.
+    pub employer: u32,
     pub quarter: Quarter,
     /// Wages in cents.
     pub cents: i64,
@@ -116,7 +147,7 @@ impl WageIndex {
             .map(|r| &self.rows[r.clone()])
             .unwrap_or(&[]);
         let mut out = Outcomes::default();
-        let mut employers: [BTreeSet<Token>; 4] = Default::default();
+        let mut employers: [BTreeSet<u32>; 4] = Default::default();
         for (k, employers_k) in employers.iter_mut().enumerate() {
             let q = exit_q.plus(k as u32 + 1);
             if !self.loaded.contains(&q) {
@@ -145,8 +176,7 @@ mod tests {
 
     #[test]
     fn quarters_after_exit_and_retention() {
-        let e1 = [1u8; 32];
-        let e2 = [2u8; 32];
+        let (e1, e2) = (1, 2);
         let q = |s: &str| Quarter::parse(s).unwrap();
         let rows = vec![
             WageRow {

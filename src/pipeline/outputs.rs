@@ -18,8 +18,51 @@ use crate::identity::registry::PersonId;
 use crate::ingest::Reject;
 use crate::lake::{ColumnMeta, DatasetMeta, Snapshot};
 use crate::link::evidence::{EvidenceFacts, Statuses, Verdict};
-use crate::link::wages::{Outcomes, WageRow};
+use crate::link::wages::{Employers, Outcomes, WageRow};
 use crate::schema::{ColumnType, PiiClass, SourceSchema};
+
+/// One output to write; [`run_jobs`] runs them.
+pub(super) type Job<'a> = Box<dyn FnOnce() -> Result<(), RunError> + Send + 'a>;
+
+/// Runs output jobs on all cores, taking them in the order given (put the largest first).
+/// After a failure no new job starts, and the first error is returned.
+pub(super) fn run_jobs(jobs: Vec<Job<'_>>) -> Result<(), RunError> {
+    let threads = std::thread::available_parallelism()
+        .map(usize::from)
+        .unwrap_or(1)
+        .min(jobs.len())
+        .max(1);
+    let queue = std::sync::Mutex::new(std::collections::VecDeque::from(jobs));
+    let failed = std::sync::Mutex::new(None::<RunError>);
+    let next = || queue.lock().unwrap_or_else(|e| e.into_inner()).pop_front();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    while let Some(job) = next() {
+                        if let Err(e) = job() {
+                            let mut first = failed.lock().unwrap_or_else(|e| e.into_inner());
+                            first.get_or_insert(e);
+                            queue.lock().unwrap_or_else(|e| e.into_inner()).clear();
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            if w.join().is_err() {
+                failed
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .get_or_insert(RunError::Join("an output writer panicked".into()));
+            }
+        }
+    });
+    match failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
+}
 
 /// A participant period as the link stage and the outputs need it.
 pub(super) struct Period {
@@ -186,7 +229,7 @@ fn deid_column_meta(schema: &SourceSchema, name: &str) -> ColumnMeta {
 /// schema's `deid` rules say) with verified statuses, disagreement flags and outcomes.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn participants(
-    snapshot: &mut Snapshot,
+    snapshot: &Snapshot,
     schema: &SourceSchema,
     deid: RecordBatch,
     persons: &[PersonId],
@@ -271,7 +314,7 @@ pub(super) fn participants(
 /// `services/program_year=…`: one row per service a participant received, from the
 /// schema's service-list column (`CODE:YYYY-MM-DD:S|U` entries).
 pub(super) fn services(
-    snapshot: &mut Snapshot,
+    snapshot: &Snapshot,
     schema: &SourceSchema,
     batch: &RecordBatch,
     keys: &[String],
@@ -330,7 +373,7 @@ pub(super) fn services(
 /// `evidence/program_year=…`, one call per source so each file's lineage names that
 /// source's sensitive category.
 pub(super) fn evidence(
-    snapshot: &mut Snapshot,
+    snapshot: &Snapshot,
     ev: &EvidenceRows,
     periods: &[Period],
     category_of: &dyn Fn(&str) -> Option<String>,
@@ -395,8 +438,9 @@ pub(super) fn evidence(
 
 /// `quarterly_wages/year_quarter=…`: linked wage records, employer accounts as tokens.
 pub(super) fn wages(
-    snapshot: &mut Snapshot,
+    snapshot: &Snapshot,
     rows: &[WageRow],
+    employers: &Employers,
     key_of: &dyn Fn(PersonId) -> String,
 ) -> Result<(), RunError> {
     let mut keys: HashMap<PersonId, String> = HashMap::new();
@@ -404,7 +448,10 @@ pub(super) fn wages(
         for r in part {
             keys.entry(r.person).or_insert_with(|| key_of(r.person));
         }
-        let employers: Vec<String> = part.iter().map(|r| hex::encode(r.employer)).collect();
+        let employers: Vec<String> = part
+            .iter()
+            .map(|r| hex::encode(employers.token(r.employer)))
+            .collect();
         let quarters: Vec<String> = part.iter().map(|r| r.quarter.to_string()).collect();
         let (batch, meta) = Table::new("quarterly_wages")
             .person_key(strings(part.iter().map(|r| Some(keys[&r.person].as_str()))))
@@ -431,7 +478,7 @@ pub(super) fn wages(
 /// `data_quality`: counts of rejects and unusable identity fields by source, stage and
 /// reason — the data-quality report's input, with no row-level detail.
 pub(super) fn quality(
-    snapshot: &mut Snapshot,
+    snapshot: &Snapshot,
     counts: &BTreeMap<(String, &'static str, String), u64>,
 ) -> Result<(), RunError> {
     let (batch, meta) = Table::new("data_quality")
@@ -465,7 +512,7 @@ pub(super) struct SecureInputs<'a> {
 /// The secure zone: the case-management crosswalk, new temporary-ID assignments, the match
 /// trail and the rejected rows (SSNs masked to the last four digits).
 pub(super) fn secure(
-    snapshot: &mut Snapshot,
+    snapshot: &Snapshot,
     s: &SecureInputs<'_>,
     key_of: &dyn Fn(PersonId) -> String,
 ) -> Result<(), RunError> {
@@ -573,4 +620,39 @@ pub(super) fn secure(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[test]
+    fn jobs_all_run_and_the_first_failure_stops_the_rest() {
+        let ran = AtomicUsize::new(0);
+        let jobs: Vec<Job<'_>> = (0..10)
+            .map(|_| -> Job<'_> {
+                Box::new(|| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    Ok(())
+                })
+            })
+            .collect();
+        run_jobs(jobs).unwrap();
+        assert_eq!(ran.load(Ordering::SeqCst), 10);
+
+        let ran = AtomicUsize::new(0);
+        let mut jobs: Vec<Job<'_>> = vec![Box::new(|| Err(RunError::Join("first".into())))];
+        for _ in 0..100 {
+            jobs.push(Box::new(|| {
+                ran.fetch_add(1, Ordering::SeqCst);
+                std::thread::sleep(std::time::Duration::from_millis(1));
+                Ok(())
+            }));
+        }
+        let err = run_jobs(jobs).unwrap_err();
+        assert!(err.to_string().contains("first"), "{err}");
+        // The other worker may finish the job it holds, but the queue is dropped.
+        assert!(ran.load(Ordering::SeqCst) < 100);
+    }
 }

@@ -36,7 +36,7 @@ use crate::identity::token::{RULES, Rule, Token, Tokenizer};
 use crate::ingest::{self, FileFormat, IngestBatch, Layout, Reject, SourceFile};
 use crate::lake::{self, Snapshot, Zone};
 use crate::link::evidence::{EvidenceFacts, Statuses, judge};
-use crate::link::wages::{Outcomes, Quarter, WageIndex, WageRow};
+use crate::link::wages::{Employers, Outcomes, Quarter, WageIndex, WageRow};
 use crate::link::{LinkOutcome, LinkStats, PersonIndex};
 use crate::purge::Policy;
 use crate::schema::{Catalog, IdentityRole, ProgramSource, SourceKind, SourceSchema};
@@ -390,8 +390,7 @@ impl<'a> Runner<'a> {
         }
         crate::failpoint::hit("run.start");
         let t = Instant::now();
-        let mut snapshot =
-            Snapshot::begin(&self.ws.lake_dir(), &self.ws.secure_dir(), self.run_id)?;
+        let snapshot = Snapshot::begin(&self.ws.lake_dir(), &self.ws.secure_dir(), self.run_id)?;
         let participants_cfg = self
             .pipeline
             .sources
@@ -403,15 +402,32 @@ impl<'a> Runner<'a> {
             .expect("validated: one participants source")
             .clone();
 
+        // The registry loads on its own thread while the participants are read: neither
+        // needs the other until resolution, and loading is mostly one core's work.
+        let loader = {
+            let (store, handle) = (self.store.clone(), self.handle.clone());
+            std::thread::spawn(move || -> Result<Registry, RunError> {
+                let rows = handle.block_on(store.load_registry())?;
+                Ok(
+                    Registry::from_rows(rows.persons, rows.tokens, rows.temp_ids)?
+                        .with_reviews(rows.reviews),
+                )
+            })
+        };
+
         // Participants: read, identify, resolve.
-        let (batch, idents, rejects) = self.read_participants(&participants_cfg)?;
+        let (batch, mut idents, rejects) = self.read_participants(&participants_cfg)?;
         self.summary.stage("read participants", t.elapsed());
 
         let t = Instant::now();
-        let rows = self.handle.block_on(self.store.load_registry())?;
-        let mut registry = Registry::from_rows(rows.persons, rows.tokens, rows.temp_ids)?
-            .with_reviews(rows.reviews);
+        let mut registry = loader
+            .join()
+            .map_err(|_| RunError::Join("the registry loader panicked".into()))??;
+        self.summary.stage("load registry (rest)", t.elapsed());
+        let t = Instant::now();
         let resolution = registry.resolve(&idents.rows)?;
+        // Each row's tokens were only needed to resolve it.
+        idents.rows = Vec::new();
         self.summary.identity = resolution.stats;
         let st = resolution.stats;
         self.progress.done(
@@ -525,10 +541,13 @@ impl<'a> Runner<'a> {
         }
         let mut evidence = EvidenceRows::default();
         let mut wage_rows = Vec::new();
+        let mut employers = Employers::default();
         let mut quarters = BTreeSet::new();
         let mut secure_rejects: Vec<(String, Vec<Reject>)> =
             vec![(participants_cfg.name.clone(), all_rejects)];
+        self.summary.stage("prepare periods", t.elapsed());
         for cfg in self.pipeline.sources.clone() {
+            let t = Instant::now();
             let schema = self.schema_of(&cfg)?.clone();
             match schema.kind {
                 SourceKind::Participants => continue,
@@ -544,13 +563,20 @@ impl<'a> Runner<'a> {
                     secure_rejects.push((cfg.name.clone(), rejects));
                 }
                 SourceKind::Wages => {
-                    let rejects =
-                        self.link_wages(&cfg, &schema, &index, &mut wage_rows, &mut quarters)?;
+                    let rejects = self.link_wages(
+                        &cfg,
+                        &schema,
+                        &index,
+                        &mut wage_rows,
+                        &mut employers,
+                        &mut quarters,
+                    )?;
                     secure_rejects.push((cfg.name.clone(), rejects));
                 }
             }
+            self.summary
+                .stage(&format!("link {}", cfg.name), t.elapsed());
         }
-        self.summary.stage("link sources", t.elapsed());
         for (source, l) in &self.summary.links {
             self.progress.done(
                 "link",
@@ -589,42 +615,7 @@ impl<'a> Runner<'a> {
             .collect();
 
         // Outputs.
-        let key_of = |p: PersonId| {
-            registry
-                .person_key(p)
-                .map(|k| k.as_str().to_string())
-                .unwrap_or_default()
-        };
-        let keys: Vec<String> = persons.iter().map(|&p| key_of(p)).collect();
         let has_ssn: Vec<bool> = persons.iter().map(|&p| index.has_ssn(p)).collect();
-        let deid = deid::deid_batch(
-            &schema,
-            &batch,
-            Arc::new(StringArray::from_iter_values(&keys)),
-            Some("entry_date"),
-            &self.tokenizer,
-            self.opts.today,
-        )?;
-        outputs::participants(
-            &mut snapshot,
-            &schema,
-            deid,
-            &persons,
-            &has_ssn,
-            &periods,
-            &verified,
-            &outcomes,
-        )?;
-        outputs::services(&mut snapshot, &schema, &batch, &keys, &periods)?;
-        let category_of = |source: &str| {
-            let cfg = self.pipeline.sources.iter().find(|s| s.name == source)?;
-            let schema = self.catalog.source(&cfg.schema).ok()?;
-            let roles = schema.evidence.as_ref()?;
-            schema.column(&roles.determination_date)?.sensitive.clone()
-        };
-        outputs::evidence(&mut snapshot, &evidence, &periods, &category_of, &key_of)?;
-        outputs::wages(&mut snapshot, wage_index.rows(), &key_of)?;
-        outputs::quality(&mut snapshot, &self.quality)?;
         let temp_of: HashMap<PersonId, String> = registry
             .temp_ids_by_person()
             .into_iter()
@@ -636,21 +627,75 @@ impl<'a> Runner<'a> {
             .iter()
             .map(|(_, p)| registry.survivor(*p))
             .collect();
-        outputs::secure(
-            &mut snapshot,
-            &outputs::SecureInputs {
-                record_ids: &record_ids,
-                persons: &persons,
-                keys: &keys,
-                periods: &periods,
-                temp_of: &temp_of,
-                new_temp: &new_temp,
-                matches: &self.matches,
-                rejects: &secure_rejects,
-                today: self.opts.today,
-            },
-            &key_of,
-        )?;
+        // The writers only need each person's key: keep that and let the token maps go
+        // (half a gigabyte at a million persons) before the writers' buffers fill.
+        let person_keys = registry.keys_by_person();
+        drop(index);
+        drop(registry);
+        let key_of = |p: PersonId| {
+            usize::try_from(p)
+                .ok()
+                .and_then(|i| person_keys.get(i)?.as_ref())
+                .map(|k| k.as_str().to_string())
+                .unwrap_or_default()
+        };
+        let keys: Vec<String> = persons.iter().map(|&p| key_of(p)).collect();
+        let categories: HashMap<String, Option<String>> = self
+            .pipeline
+            .sources
+            .iter()
+            .map(|cfg| {
+                let category = self.catalog.source(&cfg.schema).ok().and_then(|schema| {
+                    let roles = schema.evidence.as_ref()?;
+                    schema.column(&roles.determination_date)?.sensitive.clone()
+                });
+                (cfg.name.clone(), category)
+            })
+            .collect();
+        let category_of = |source: &str| categories.get(source).cloned().flatten();
+        let snap = &snapshot;
+        let (tokenizer, today) = (&self.tokenizer, self.opts.today);
+        let (quality, matches) = (&self.quality, &self.matches);
+        // Each dataset (and each half of the wage records, the most rows) is a job; the
+        // jobs run on all cores, largest first. Encoding and compressing Parquet is
+        // CPU-bound, and every job writes files of its own.
+        let rows = wage_index.rows();
+        let (wages_a, wages_b) = rows.split_at(rows.len() / 2);
+        let (key_of, category_of) = (&key_of, &category_of);
+        let (periods, persons, keys) = (&periods, &persons, &keys);
+        let secure_inputs = outputs::SecureInputs {
+            record_ids: &record_ids,
+            persons,
+            keys,
+            periods,
+            temp_of: &temp_of,
+            new_temp: &new_temp,
+            matches,
+            rejects: &secure_rejects,
+            today,
+        };
+        let jobs: Vec<outputs::Job<'_>> = vec![
+            Box::new(|| outputs::wages(snap, wages_a, &employers, key_of)),
+            Box::new(|| outputs::wages(snap, wages_b, &employers, key_of)),
+            Box::new(|| {
+                let deid = deid::deid_batch(
+                    &schema,
+                    &batch,
+                    Arc::new(StringArray::from_iter_values(keys)),
+                    Some("entry_date"),
+                    tokenizer,
+                    today,
+                )?;
+                outputs::participants(
+                    snap, &schema, deid, persons, &has_ssn, periods, &verified, &outcomes,
+                )
+            }),
+            Box::new(|| outputs::services(snap, &schema, &batch, keys, periods)),
+            Box::new(|| outputs::evidence(snap, &evidence, periods, category_of, key_of)),
+            Box::new(|| outputs::secure(snap, &secure_inputs, key_of)),
+            Box::new(|| outputs::quality(snap, quality)),
+        ];
+        outputs::run_jobs(jobs)?;
         self.summary.stage("write outputs", t.elapsed());
         self.progress
             .done("write", &[("files", snapshot.files().len().to_string())]);
@@ -658,7 +703,7 @@ impl<'a> Runner<'a> {
         // Commit, then publish.
         let t = Instant::now();
         crate::failpoint::hit("run.before_commit");
-        let files = snapshot.files().to_vec();
+        let files = snapshot.files();
         self.summary.outputs = summarize_outputs(&files);
         let summary_json = serde_json::to_value(&self.summary).ok();
         self.handle.block_on(async {
@@ -971,7 +1016,7 @@ impl<'a> Runner<'a> {
         &mut self,
         cfg: &SourceConfig,
         schema: &SourceSchema,
-        index: &PersonIndex,
+        index: &PersonIndex<'_>,
         periods: &[Period],
         by_person: &HashMap<PersonId, Vec<usize>>,
         out: &mut EvidenceRows,
@@ -990,20 +1035,26 @@ impl<'a> Runner<'a> {
         let mut matches = MatchRows::default();
         let rejects = self.read_source(cfg, |_, batch, ids| {
             let b = &batch.batch;
-            let record_ids = record_col
-                .as_deref()
-                .and_then(|c| b.column_by_name(c))
-                .map(string_values);
+            // Strings are copied out only for the rows that link (about half of them).
+            let text = |name: &str| {
+                b.column_by_name(name)
+                    .and_then(|a| a.as_string_opt::<i32>())
+            };
+            let value = |a: Option<&StringArray>, i: usize| {
+                a.filter(|a| a.is_valid(i)).map(|a| a.value(i).to_string())
+            };
+            let record_ids = record_col.as_deref().and_then(text);
             let det = date_column(b, &roles.determination_date, &schema.name)?;
             let start = date_column(b, &roles.period_start, &schema.name)?;
             let end = date_column(b, &roles.period_end, &schema.name)?;
-            let kind = b.column_by_name(&roles.benefit_type).map(string_values);
-            let program: Vec<Option<String>> = match &roles.program {
-                ProgramSource::Fixed(p) => vec![Some(p.clone()); b.num_rows()],
-                ProgramSource::Column(c) => b
-                    .column_by_name(c)
-                    .map(string_values)
-                    .unwrap_or_else(|| vec![None; b.num_rows()]),
+            let kind = text(&roles.benefit_type);
+            let program_col = match &roles.program {
+                ProgramSource::Fixed(_) => None,
+                ProgramSource::Column(c) => text(c),
+            };
+            let program = |i: usize| match &roles.program {
+                ProgramSource::Fixed(p) => p.clone(),
+                ProgramSource::Column(_) => value(program_col, i).unwrap_or_default(),
             };
             let date = |a: Option<&Date32Array>, i: usize| {
                 a.and_then(|a| (!a.is_null(i)).then(|| from_date32(a.value(i))))
@@ -1014,18 +1065,16 @@ impl<'a> Runner<'a> {
                 let LinkOutcome::Linked { person, pass } = outcome else {
                     continue;
                 };
-                matches
-                    .record_id
-                    .push(record_ids.as_ref().and_then(|r| r[i].clone()));
+                matches.record_id.push(value(record_ids, i));
                 matches.row.push(batch.rows[i]);
                 matches.person.push(person);
                 matches.pass.push(pass_names[pass]);
                 let facts = EvidenceFacts {
-                    program: program[i].clone().unwrap_or_default(),
+                    program: program(i),
                     determination_date: date(det, i),
                     period_start: date(start, i),
                     period_end: date(end, i),
-                    benefit_type: kind.as_ref().and_then(|k| k[i].clone()),
+                    benefit_type: value(kind, i),
                 };
                 for &p in by_person.get(&person).map(Vec::as_slice).unwrap_or(&[]) {
                     out.person.push(person);
@@ -1047,8 +1096,9 @@ impl<'a> Runner<'a> {
         &mut self,
         cfg: &SourceConfig,
         schema: &SourceSchema,
-        index: &PersonIndex,
+        index: &PersonIndex<'_>,
         out: &mut Vec<WageRow>,
+        employer_table: &mut Employers,
         quarters: &mut BTreeSet<Quarter>,
     ) -> Result<Vec<Reject>, RunError> {
         let passes = self.passes.clone();
@@ -1069,7 +1119,6 @@ impl<'a> Runner<'a> {
             .find(|c| c.ty == crate::schema::ColumnType::Decimal)
             .map(|c| c.name.clone());
         let tokenizer = self.tokenizer.clone();
-        let mut employer_cache: HashMap<String, Token> = HashMap::new();
         let rejects = self.read_source(cfg, |_, batch, ids| {
             let b = &batch.batch;
             let missing = |c: &Option<String>| RunError::Column {
@@ -1121,18 +1170,9 @@ impl<'a> Runner<'a> {
                 if employers.is_null(i) || wages.is_null(i) {
                     continue;
                 }
-                let account = employers.value(i);
-                let employer = match employer_cache.get(account) {
-                    Some(t) => *t,
-                    None => {
-                        let t = tokenizer.employer_token(account);
-                        employer_cache.insert(account.to_string(), t);
-                        t
-                    }
-                };
                 out.push(WageRow {
                     person,
-                    employer,
+                    employer: employer_table.id(employers.value(i), &tokenizer),
                     quarter,
                     cents: rescale_to_cents(wages.value(i), scale),
                 });

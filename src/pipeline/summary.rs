@@ -53,6 +53,10 @@ pub struct RunSummary {
     pub outputs: Vec<OutputSummary>,
     /// Stage name and seconds.
     pub stages: Vec<(String, f64)>,
+    /// Peak resident memory at the end of each stage (same order as `stages`): where the
+    /// memory goes is the first question when sizing hardware for a larger state.
+    #[serde(default)]
+    pub stage_peak_rss_bytes: Vec<u64>,
     /// Peak resident memory of the process, in bytes, where the OS reports it.
     pub peak_rss_bytes: Option<u64>,
 }
@@ -60,6 +64,8 @@ pub struct RunSummary {
 impl RunSummary {
     pub fn stage(&mut self, name: &str, took: Duration) {
         self.stages.push((name.to_string(), took.as_secs_f64()));
+        self.stage_peak_rss_bytes
+            .push(peak_rss_bytes().unwrap_or_default());
     }
 
     pub fn total_seconds(&self) -> f64 {
@@ -151,7 +157,11 @@ impl fmt::Display for RunSummary {
         let stages: Vec<String> = self
             .stages
             .iter()
-            .map(|(s, t)| format!("{s} {t:.2}s"))
+            .enumerate()
+            .map(|(i, (s, t))| match self.stage_peak_rss_bytes.get(i) {
+                Some(&rss) if rss > 0 => format!("{s} {t:.2}s [{}]", mib(rss)),
+                _ => format!("{s} {t:.2}s"),
+            })
             .collect();
         write!(
             f,
@@ -160,10 +170,14 @@ impl fmt::Display for RunSummary {
             self.total_seconds()
         )?;
         if let Some(rss) = self.peak_rss_bytes {
-            write!(f, ", peak memory {:.0} MiB", rss as f64 / (1024.0 * 1024.0))?;
+            write!(f, ", peak memory {}", mib(rss))?;
         }
         write!(f, ")")
     }
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.0} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
 /// Peak resident set size of this process (Linux `VmHWM`).

@@ -138,7 +138,7 @@ fn dirs() -> Dirs {
 
 /// Begins a run and writes its datasets (both zones), without publishing.
 fn stage_run(lake: &Path, secure: &Path, run: i64) -> Snapshot {
-    let mut snap = Snapshot::begin(lake, secure, run).unwrap();
+    let snap = Snapshot::begin(lake, secure, run).unwrap();
     snap.write_deid(
         "participants",
         Some("program_year"),
@@ -367,7 +367,7 @@ async fn datafusion_reads_the_hive_layout_and_filters_on_the_partition_column() 
     use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
 
     let d = dirs();
-    let mut snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
+    let snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
     snap.write_deid(
         "participants",
         Some("program_year"),
@@ -484,7 +484,7 @@ fn secure_files_are_0600_in_0700_directories() {
     );
 
     // Parquet works too, and a bad name is refused.
-    let mut snap = Snapshot::begin(&d.lake, &d.secure, 4).unwrap();
+    let snap = Snapshot::begin(&d.lake, &d.secure, 4).unwrap();
     snap.write_secure(
         Path::new("rejects.parquet"),
         [temp_ids_batch(4)],
@@ -504,7 +504,7 @@ fn secure_files_are_0600_in_0700_directories() {
 #[test]
 fn a_column_without_metadata_is_refused() {
     let d = dirs();
-    let mut snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
+    let snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
     let mut meta = participants_meta();
     meta.columns.retain(|c| c.name != "entry_date");
     let err = snap
@@ -889,7 +889,7 @@ fn partition_values_are_hive_escaped_and_read_back_decoded() {
         columns: vec![ColumnMeta::plain("program"), ColumnMeta::plain("n")],
         person_id_column: None,
     };
-    let mut snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
+    let snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
     snap.write_deid("programs", Some("program"), [batch], &meta)
         .unwrap();
     snap.write_deid("empty", Some("program"), Vec::<RecordBatch>::new(), &meta)

@@ -470,7 +470,7 @@ async fn synthetic_history(store: &Store, root: &Path) -> (Workspace, [i64; 3]) 
             .await
             .unwrap();
         runs[i] = run;
-        let mut snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_dir(), run).unwrap();
+        let snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_dir(), run).unwrap();
         let (b, m) = batch(run, &[2020, 2020, 2020, 2021, 2021, 2021], 1);
         snap.write_deid("enrolments", Some("program_year"), [b.clone()], &m)
             .unwrap();
@@ -480,7 +480,7 @@ async fn synthetic_history(store: &Store, root: &Path) -> (Workspace, [i64; 3]) 
             .unwrap();
         snap.write_secure(Path::new("matches/ui_claims.parquet"), [b], &m)
             .unwrap();
-        let mut files = snap.files().to_vec();
+        let mut files = snap.files();
         for f in &mut files {
             f.written_at = at;
         }
@@ -692,12 +692,12 @@ async fn a_stray_file_and_a_run_still_publishing_are_left_alone() {
         .start_run("nightly-crossmatch", "manual")
         .await
         .unwrap();
-    let mut snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_dir(), pending).unwrap();
+    let snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_dir(), pending).unwrap();
     let (b, m) = batch(pending, &[2020], 1);
     snap.write_deid("enrolments", Some("program_year"), [b], &m)
         .unwrap();
     let mut tx = store.begin().await.unwrap();
-    tx.record_lineage(pending, "k1-test", snap.files())
+    tx.record_lineage(pending, "k1-test", &snap.files())
         .await
         .unwrap();
     tx.commit().await.unwrap();
