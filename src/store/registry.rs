@@ -55,13 +55,19 @@ fn load_registry_sqlite(path: &std::path::Path) -> Result<RegistryRows, StoreErr
     conn.busy_timeout(std::time::Duration::from_secs(30))
         .map_err(direct)?;
     let tx = conn.transaction().map_err(direct)?;
-    let persons = tx
-        .prepare("SELECT id, person_key, merged_into FROM persons")
-        .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(direct)?;
+    fn all<T>(
+        tx: &rusqlite::Transaction<'_>,
+        sql: &str,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> rusqlite::Result<Vec<T>> {
+        tx.prepare(sql)?.query_map([], row)?.collect()
+    }
+    let persons = all(
+        &tx,
+        "SELECT id, person_key, merged_into FROM persons",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .map_err(direct)?;
     let count: i64 = tx
         .query_row("SELECT COUNT(*) FROM person_tokens", [], |r| r.get(0))
         .map_err(direct)?;
@@ -81,20 +87,16 @@ fn load_registry_sqlite(path: &std::path::Path) -> Result<RegistryRows, StoreErr
             tokens.push((r.get(0).map_err(direct)?, token, r.get(2).map_err(direct)?));
         }
     }
-    let temp_ids = tx
-        .prepare("SELECT temp_id, person_id FROM temp_ids")
-        .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(direct)?;
-    let reviews = tx
-        .prepare("SELECT kind, person_a, person_b FROM review_queue")
-        .and_then(|mut st| {
-            st.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>, _>>()
-        })
-        .map_err(direct)?;
+    let temp_ids = all(&tx, "SELECT temp_id, person_id FROM temp_ids", |r| {
+        Ok((r.get(0)?, r.get(1)?))
+    })
+    .map_err(direct)?;
+    let reviews = all(
+        &tx,
+        "SELECT kind, person_a, person_b FROM review_queue",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
+    .map_err(direct)?;
     tx.finish().map_err(direct)?;
     Ok(RegistryRows {
         persons,
