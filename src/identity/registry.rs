@@ -48,14 +48,17 @@ struct Person {
     merged_into: Option<PersonId>,
 }
 
-/// Rule numbers as stored in `person_tokens.rule`, in the order of the registry's maps.
-const STORED_RULES: [i32; RULES.len() + 1] = [0, 1, 2, 3, 4, RECORD_RULE];
+/// The registry keeps one token map per rule (at the rule's [`Rule::index`], which is
+/// also its stored `person_tokens.rule`) and one more for record tokens.
+const MAPS: usize = RULES.len() + 1;
 
+/// The map of a stored rule number.
 fn slot(rule: i32) -> Result<usize, IdError> {
-    STORED_RULES
-        .iter()
-        .position(|&r| r == rule)
-        .ok_or(IdError::UnknownRule(rule))
+    match usize::try_from(rule) {
+        Ok(i) if i < RULES.len() => Ok(i),
+        _ if rule == RECORD_RULE => Ok(RULES.len()),
+        _ => Err(IdError::UnknownRule(rule)),
+    }
 }
 
 /// Who holds one token: nearly always one person, so that case costs no allocation.
@@ -72,8 +75,8 @@ struct Slot(i64);
 pub struct Registry {
     /// Indexed by person id; ids are allocated densely from 1 by this registry.
     persons: Vec<Option<Person>>,
-    /// One map per entry of [`STORED_RULES`].
-    tokens: [TokenMap<Slot>; STORED_RULES.len()],
+    /// See [`MAPS`].
+    tokens: [TokenMap<Slot>; MAPS],
     /// Holder lists of tokens held by more than one person.
     shared: Vec<Vec<PersonId>>,
     temp_ids: HashMap<TempId, PersonId>,

@@ -359,8 +359,9 @@ impl std::hash::BuildHasher for TokenHashBuilder {
     }
 }
 
-/// See [`TokenHashBuilder`]. Anything else written (a length prefix, a rule number) is
-/// folded in, so it also serves keys such as `(rule, token)`.
+/// See [`TokenHashBuilder`]. Anything else written (a length prefix, a rule number) goes
+/// through `write` like the token's bytes and is folded in, so it also serves keys such as
+/// `(rule, token)`.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenHasher(u64);
 
@@ -380,26 +381,6 @@ impl std::hash::Hasher for TokenHasher {
             word[..chunk.len()].copy_from_slice(chunk);
             self.fold(u64::from_le_bytes(word));
         }
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.fold(u64::from(n));
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.fold(u64::from(n));
-    }
-
-    fn write_i32(&mut self, n: i32) {
-        self.fold(n as u32 as u64);
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.fold(n);
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.fold(n as u64);
     }
 
     fn finish(&self) -> u64 {

@@ -36,15 +36,6 @@ impl<'r> PersonIndex<'r> {
         }
     }
 
-    /// The person one token of `rule` names, if exactly one.
-    pub fn unique(&self, rule: Rule, token: &Token) -> Lookup {
-        match self.reg.holder(rule, token) {
-            Holder::One(p) => Lookup::Person(p),
-            Holder::Nobody => Lookup::None,
-            Holder::Several => Lookup::Ambiguous,
-        }
-    }
-
     pub fn has_ssn(&self, person: PersonId) -> bool {
         self.with_ssn.contains(person)
     }
@@ -57,17 +48,17 @@ impl<'r> PersonIndex<'r> {
             let Some(token) = &tokens[rule.index()] else {
                 continue;
             };
-            match self.unique(rule, token) {
-                Lookup::Person(p) => {
+            match self.reg.holder(rule, token) {
+                Holder::One(p) => {
                     let is_ssn_rule = matches!(rule, Rule::Ssn | Rule::SsnDob);
                     if is_ssn_rule || !record_has_ssn || !self.has_ssn(p) {
                         return LinkOutcome::Linked { person: p, pass: i };
                     }
                 }
-                Lookup::Ambiguous => {
+                Holder::Several => {
                     ambiguous_at.get_or_insert(i);
                 }
-                Lookup::None => {}
+                Holder::Nobody => {}
             }
         }
         match ambiguous_at {
@@ -75,13 +66,6 @@ impl<'r> PersonIndex<'r> {
             None => LinkOutcome::Unlinked,
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Lookup {
-    Person(PersonId),
-    Ambiguous,
-    None,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

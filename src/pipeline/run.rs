@@ -697,13 +697,13 @@ impl<'a> Runner<'a> {
         ];
         outputs::run_jobs(jobs)?;
         self.summary.stage("write outputs", t.elapsed());
+        let files = snapshot.files();
         self.progress
-            .done("write", &[("files", snapshot.files().len().to_string())]);
+            .done("write", &[("files", files.len().to_string())]);
 
         // Commit, then publish.
         let t = Instant::now();
         crate::failpoint::hit("run.before_commit");
-        let files = snapshot.files();
         self.summary.outputs = summarize_outputs(&files);
         let summary_json = serde_json::to_value(&self.summary).ok();
         self.handle.block_on(async {

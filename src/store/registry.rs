@@ -68,6 +68,8 @@ fn load_registry_sqlite(path: &std::path::Path) -> Result<RegistryRows, StoreErr
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
     )
     .map_err(direct)?;
+    // Counted first so the vector is allocated once: grown by doubling, six million rows
+    // would briefly hold the old and the new buffer (about 0.8 GB together).
     let count: i64 = tx
         .query_row("SELECT COUNT(*) FROM person_tokens", [], |r| r.get(0))
         .map_err(direct)?;
