@@ -150,6 +150,10 @@ impl Store {
             let opts = SqliteConnectOptions::new()
                 .filename(&path)
                 .create_if_missing(true)
+                // A new store only (an existing one keeps its page size until VACUUM):
+                // 16 KiB pages make the registry's token B-tree a level shallower and
+                // split a quarter as often as 4 KiB ones during a first run's bulk insert.
+                .page_size(16384)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .foreign_keys(true)

@@ -191,6 +191,92 @@ on_both_stores! {
     registry => registry_round_trips,
 }
 
+/// A commit large enough for the bulk path (SQLite checks the tokens' persons once
+/// instead of per row): tokens of new and of stored persons go in, a token naming no
+/// stored person fails the commit in bulk as in a small batch, and the constraint is in
+/// force again afterwards.
+async fn bulk_registry_commit_checks_persons(store: &Store) {
+    use xmatch::identity::ids::PersonKey;
+    use xmatch::identity::registry::Changes;
+    store.migrate().await.unwrap();
+    let token = |i: u32, salt: u8| {
+        let mut t = [salt; 32];
+        t[..4].copy_from_slice(&i.to_be_bytes());
+        t
+    };
+    let persons = |ids: std::ops::RangeInclusive<i64>| -> Vec<(i64, PersonKey)> {
+        ids.map(|id| (id, PersonKey::generate().unwrap())).collect()
+    };
+    let commit = |run: i64, changes: Changes| async move {
+        let mut tx = store.begin().await.unwrap();
+        tx.apply_registry_changes(run, &changes).await?;
+        tx.commit().await
+    };
+    let run1 = store.start_run("nightly", "manual").await.unwrap();
+    let first: Vec<(i32, [u8; 32], i64)> = (0..120_000u32)
+        .map(|i| ((i % 5) as i32, token(i, 1), 1 + i64::from(i % 2_000)))
+        .collect();
+    commit(
+        run1,
+        Changes {
+            new_persons: persons(1..=2_000),
+            new_tokens: first.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Mostly tokens of persons stored by the first commit, a few of new ones.
+    let run2 = store.start_run("nightly", "manual").await.unwrap();
+    let second: Vec<(i32, [u8; 32], i64)> = (0..110_000u32)
+        .map(|i| ((i % 5) as i32, token(i, 2), 1 + i64::from(i % 2_010)))
+        .collect();
+    commit(
+        run2,
+        Changes {
+            new_persons: persons(2_001..=2_010),
+            new_tokens: second.clone(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let rows = store.load_registry().await.unwrap();
+    assert_eq!(rows.persons.len(), 2_010);
+    assert_eq!(rows.tokens.len(), first.len() + second.len());
+
+    // One token of a person nobody stored, in a bulk batch and in a small one.
+    for n in [110_000u32, 10] {
+        let mut bad: Vec<(i32, [u8; 32], i64)> = (0..n)
+            .map(|i| ((i % 5) as i32, token(i, 3), 1 + i64::from(i % 2_010)))
+            .collect();
+        bad[n as usize / 2].2 = 99_999;
+        let run = store.start_run("nightly", "manual").await.unwrap();
+        let failed = commit(
+            run,
+            Changes {
+                new_tokens: bad,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert!(
+            failed.is_err(),
+            "{n} tokens naming an unknown person were committed"
+        );
+    }
+    let rows = store.load_registry().await.unwrap();
+    assert_eq!(
+        rows.tokens.len(),
+        first.len() + second.len(),
+        "nothing of the failed commits stayed"
+    );
+}
+
+on_both_stores! {
+    bulk_registry_commit => bulk_registry_commit_checks_persons,
+}
+
 /// Leases: one holder at a time, expiry hands over, a taken-over run cannot publish, and
 /// the history records attempts, skips and abandonments.
 async fn leases_fence_and_history(store: &Store) {
