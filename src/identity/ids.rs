@@ -70,12 +70,29 @@ fn decode_char(c: u8) -> Option<u8> {
     ALPHABET.iter().position(|&a| a == c).map(|p| p as u8)
 }
 
+/// Random digits from the OS source, drawn 4 KiB at a time: a first run issues a
+/// million keys, and a system call for each twelve bytes was a visible share of it. Each
+/// byte is handed out once.
 fn random_body(len: usize) -> Result<Vec<u8>, IdError> {
-    let mut bytes = vec![0u8; len];
-    rand::rngs::OsRng
-        .try_fill_bytes(&mut bytes)
-        .map_err(|e| IdError::Random(e.to_string()))?;
-    Ok(bytes.into_iter().map(|b| b & 0x1f).collect())
+    use std::cell::RefCell;
+    thread_local! {
+        static POOL: RefCell<(Vec<u8>, usize)> = const { RefCell::new((Vec::new(), 0)) };
+    }
+    POOL.with(|pool| {
+        let (buf, used) = &mut *pool.borrow_mut();
+        if buf.len() - *used < len {
+            buf.resize(4096.max(len), 0);
+            // Exhausted until the fill succeeds: a failed fill hands nothing out.
+            *used = buf.len();
+            rand::rngs::OsRng
+                .try_fill_bytes(buf)
+                .map_err(|e| IdError::Random(e.to_string()))?;
+            *used = 0;
+        }
+        let body = buf[*used..*used + len].iter().map(|b| b & 0x1f).collect();
+        *used += len;
+        Ok(body)
+    })
 }
 
 /// Appends the check character and renders the digits.

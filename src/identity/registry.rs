@@ -23,7 +23,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use super::ids::{IdError, PersonKey, TempId};
-use super::token::{RULES, Rule, Token, TokenMap};
+use super::token::{RULES, Rule, Token, TokenHashBuilder, TokenMap};
 
 /// Internal person id: compact, never leaves the store and the lineage person sets.
 pub type PersonId = i64;
@@ -208,6 +208,13 @@ impl Registry {
 
     fn person(&self, id: PersonId) -> Option<&Person> {
         self.persons.get(usize::try_from(id).ok()?)?.as_ref()
+    }
+
+    /// Room for `n` more tokens in every map.
+    fn reserve_tokens(&mut self, n: usize) {
+        for map in &mut self.tokens {
+            map.reserve(n);
+        }
     }
 
     /// Adds `person` as a holder of `token`; false if it already held it.
@@ -470,14 +477,20 @@ impl<'a> Resolver<'a> {
         let rows = self.rows;
         let mut person_of_row: Vec<Option<PersonId>> = vec![None; rows.len()];
 
-        // 1. SSN groups, in token order.
-        let mut groups: BTreeMap<Token, Vec<usize>> = BTreeMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            if let Some(t) = r.ssn {
-                groups.entry(t).or_default().push(i);
+        // 1. SSN groups, in token order (sorted, not a tree: a first run has a million).
+        let mut by_ssn: Vec<(Token, usize)> = rows
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| Some((r.ssn?, i)))
+            .collect();
+        by_ssn.sort_unstable();
+        let mut groups: Vec<(Token, Vec<usize>)> = Vec::new();
+        for (t, i) in by_ssn {
+            match groups.last_mut() {
+                Some((last, members)) if *last == t => members.push(i),
+                _ => groups.push((t, vec![i])),
             }
         }
-        let groups: Vec<(Token, Vec<usize>)> = groups.into_iter().collect();
         let mut targets = Vec::with_capacity(groups.len());
         // Reviews between a new SSN group (no person yet) and an existing person.
         let mut deferred: Vec<(usize, PersonId)> = Vec::new();
@@ -552,13 +565,15 @@ impl<'a> Resolver<'a> {
             self.review("record_or_temp_id_names_other_ssn", group_person[g], q);
         }
 
-        // Name+DOB tokens held by this batch's SSN groups count as candidates too.
-        let mut batch_name: HashMap<Token, BTreeSet<PersonId>> = HashMap::new();
-        for (i, r) in rows.iter().enumerate() {
-            if let (Some(p), Some(t)) = (person_of_row[i], r.name_dob) {
-                batch_name.entry(t).or_default().insert(p);
-            }
-        }
+        // Name+DOB tokens held by this batch's SSN groups count as candidates too
+        // (sorted pairs, looked up by token).
+        let mut batch_name: Vec<(Token, PersonId)> = rows
+            .iter()
+            .zip(&person_of_row)
+            .filter_map(|(r, p)| Some((r.name_dob?, (*p)?)))
+            .collect();
+        batch_name.sort_unstable();
+        batch_name.dedup();
 
         // 2. Rows without a valid SSN.
         let mut unresolved = Vec::new();
@@ -576,7 +591,13 @@ impl<'a> Resolver<'a> {
                     .holders(Rule::NameDob.index() as i32, &t)
                     .into_iter()
                     .collect();
-                cands.extend(batch_name.get(&t).into_iter().flatten().copied());
+                let from = batch_name.partition_point(|(bt, _)| *bt < t);
+                cands.extend(
+                    batch_name[from..]
+                        .iter()
+                        .take_while(|(bt, _)| *bt == t)
+                        .map(|(_, p)| *p),
+                );
                 let cands: BTreeSet<PersonId> =
                     cands.into_iter().map(|p| self.reg.survivor(p)).collect();
                 if cands.len() == 1 {
@@ -632,7 +653,12 @@ impl<'a> Resolver<'a> {
             }
         }
 
-        // Remember every token of every row for its person.
+        // Remember every token of every row for its person. New tokens come mostly with
+        // new persons (a first run: a million persons, six million tokens), so the maps
+        // are sized once for them rather than rehashed as they fill.
+        let new_persons = self.changes.new_persons.len();
+        self.reg.reserve_tokens(new_persons);
+        self.changes.new_tokens.reserve(new_persons * MAPS);
         for (i, r) in rows.iter().enumerate() {
             let p = person_of_row[i].expect("every row is resolved");
             for &(rule, token) in &r.tokens {
@@ -655,7 +681,7 @@ impl<'a> Resolver<'a> {
         // Different SSN holders sharing a strong name+DOB token: a typo'd SSN, or two
         // people with one name and birthday. Either way a person decides.
         let name_rule = Rule::NameDob.index() as i32;
-        let mut seen_tokens = BTreeSet::new();
+        let mut seen_tokens: HashSet<Token, TokenHashBuilder> = HashSet::default();
         for r in rows {
             if let Some(t) = r.name_dob
                 && seen_tokens.insert(t)
@@ -689,7 +715,10 @@ impl<'a> Resolver<'a> {
                 .known_reviews
                 .insert((r.kind.to_string(), r.person_a, r.person_b));
         }
-        self.stats.persons = person_of_row.iter().collect::<HashSet<_>>().len() as u64;
+        let mut distinct = person_of_row.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        self.stats.persons = distinct.len() as u64;
         self.stats.new_persons = self.changes.new_persons.len() as u64;
         self.stats.new_temp_ids = self.changes.new_temp_ids.len() as u64;
         self.stats.merges = self.changes.merges.len() as u64;

@@ -75,6 +75,38 @@ impl fmt::Debug for Ssn {
     }
 }
 
+/// The last four digits of an SSN as read, without an allocation: every row of a
+/// twenty-million-row wage file carries one.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Last4([u8; 4]);
+
+impl Last4 {
+    /// The last four ASCII digits of `s`, if it has at least four.
+    pub fn of(s: &str) -> Option<Last4> {
+        let mut out = [0u8; 4];
+        let mut n = 0;
+        for b in s.bytes().rev().filter(u8::is_ascii_digit).take(4) {
+            n += 1;
+            out[4 - n] = b;
+        }
+        (n == 4).then_some(Last4(out))
+    }
+}
+
+impl std::ops::Deref for Last4 {
+    type Target = str;
+    fn deref(&self) -> &str {
+        // Four ASCII digits by construction.
+        std::str::from_utf8(&self.0).unwrap_or("????")
+    }
+}
+
+impl fmt::Debug for Last4 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Last4({})", &**self)
+    }
+}
+
 /// Well-known fake or placeholder SSNs, rejected as [`Reason::SsnKnownFake`].
 ///
 /// Why each is here — every entry is a number that many *different* people's
@@ -219,6 +251,16 @@ fn validate(d: &[u8; 9]) -> Result<(), Reason> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn last4_takes_the_last_four_digits_as_read() {
+        assert_eq!(Last4::of("212-67-4431").as_deref(), Some("4431"));
+        assert_eq!(Last4::of(" 21267 44-31x").as_deref(), Some("4431"));
+        assert_eq!(Last4::of("1234").as_deref(), Some("1234"));
+        assert_eq!(Last4::of("12-3"), None);
+        assert_eq!(Last4::of(""), None);
+        assert_eq!(format!("{:?}", Last4::of("0012").unwrap()), "Last4(0012)");
+    }
 
     fn ok(s: &str) -> [u8; 9] {
         *normalize(s).expect("valid").digits()

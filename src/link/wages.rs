@@ -79,6 +79,11 @@ impl Employers {
     pub fn token(&self, id: u32) -> &Token {
         &self.tokens[id as usize]
     }
+
+    /// Every token in hex, by index: the form the de-identified zone writes.
+    pub fn hex_tokens(&self) -> Vec<String> {
+        self.tokens.iter().map(hex::encode).collect()
+    }
 }
 
 /// One linked wage record.

@@ -18,7 +18,7 @@ use crate::identity::registry::PersonId;
 use crate::ingest::Reject;
 use crate::lake::{ColumnMeta, DatasetMeta, Snapshot};
 use crate::link::evidence::{EvidenceFacts, Statuses, Verdict};
-use crate::link::wages::{Employers, Outcomes, WageRow};
+use crate::link::wages::{Outcomes, Quarter, WageRow};
 use crate::schema::{ColumnType, PiiClass, SourceSchema};
 
 /// One output to write; [`run_jobs`] runs them.
@@ -317,7 +317,7 @@ pub(super) fn services(
     snapshot: &Snapshot,
     schema: &SourceSchema,
     batch: &RecordBatch,
-    keys: &[String],
+    keys: &[&str],
     periods: &[Period],
 ) -> Result<(), RunError> {
     let Some(col) = schema
@@ -352,7 +352,7 @@ pub(super) fn services(
         }
     }
     let (batch, meta) = Table::new("services")
-        .person_key(strings(rows.iter().map(|r| Some(keys[r.0].as_str()))))
+        .person_key(strings(rows.iter().map(|r| Some(keys[r.0]))))
         .plain(
             "entry_date",
             dates(rows.iter().map(|r| Some(periods[r.0].entry))),
@@ -372,12 +372,12 @@ pub(super) fn services(
 
 /// `evidence/program_year=…`, one call per source so each file's lineage names that
 /// source's sensitive category.
-pub(super) fn evidence(
+pub(super) fn evidence<'k>(
     snapshot: &Snapshot,
     ev: &EvidenceRows,
     periods: &[Period],
     category_of: &dyn Fn(&str) -> Option<String>,
-    key_of: &dyn Fn(PersonId) -> String,
+    key_of: &dyn Fn(PersonId) -> &'k str,
 ) -> Result<(), RunError> {
     let sources: BTreeSet<&String> = ev.source.iter().collect();
     for source in sources {
@@ -386,12 +386,12 @@ pub(super) fn evidence(
         let idx: Vec<usize> = (0..ev.person.len())
             .filter(|&i| &ev.source[i] == source)
             .collect();
-        let keys: Vec<String> = idx.iter().map(|&i| key_of(ev.person[i])).collect();
+        let keys = strings(idx.iter().map(|&i| Some(key_of(ev.person[i]))));
         let facts = |f: fn(&EvidenceFacts) -> Option<NaiveDate>| {
             dates(idx.iter().map(|&i| f(&ev.facts[i])))
         };
         let (batch, meta) = Table::new("evidence")
-            .person_key(strings(keys.iter().map(|k| Some(k.as_str()))))
+            .person_key(keys)
             .plain(
                 "entry_date",
                 dates(idx.iter().map(|&i| Some(periods[ev.period[i]].entry))),
@@ -437,40 +437,43 @@ pub(super) fn evidence(
 }
 
 /// `quarterly_wages/year_quarter=…`: linked wage records, employer accounts as tokens.
-pub(super) fn wages(
+pub(super) fn wages<'k>(
     snapshot: &Snapshot,
     rows: &[WageRow],
-    employers: &Employers,
-    key_of: &dyn Fn(PersonId) -> String,
+    employer_hex: &[String],
+    key_of: &dyn Fn(PersonId) -> &'k str,
 ) -> Result<(), RunError> {
-    let mut keys: HashMap<PersonId, String> = HashMap::new();
-    for part in rows.chunks(1 << 20) {
-        for r in part {
-            keys.entry(r.person).or_insert_with(|| key_of(r.person));
+    // Grouped by quarter first, so every batch holds one partition and reaches its file
+    // without being split (and copied) by partition; each quarter is spelled once.
+    let mut by_quarter: BTreeMap<Quarter, Vec<&WageRow>> = BTreeMap::new();
+    for r in rows {
+        by_quarter.entry(r.quarter).or_default().push(r);
+    }
+    for (quarter, rows) in by_quarter {
+        let spelled = quarter.to_string();
+        for part in rows.chunks(1 << 20) {
+            let (batch, meta) = Table::new("quarterly_wages")
+                .person_key(strings(part.iter().map(|r| Some(key_of(r.person)))))
+                .plain(
+                    "employer_token",
+                    strings(
+                        part.iter()
+                            .map(|r| Some(employer_hex[r.employer as usize].as_str())),
+                    ),
+                )
+                .sensitive(
+                    "wages",
+                    money(part.iter().map(|r| Some(r.cents)))?,
+                    Some("financial"),
+                )
+                .plain(
+                    "year_quarter",
+                    strings(part.iter().map(|_| Some(spelled.as_str()))),
+                )
+                .person_ids(part.iter().map(|r| r.person))
+                .build()?;
+            snapshot.write_deid("quarterly_wages", Some("year_quarter"), [batch], &meta)?;
         }
-        let employers: Vec<String> = part
-            .iter()
-            .map(|r| hex::encode(employers.token(r.employer)))
-            .collect();
-        let quarters: Vec<String> = part.iter().map(|r| r.quarter.to_string()).collect();
-        let (batch, meta) = Table::new("quarterly_wages")
-            .person_key(strings(part.iter().map(|r| Some(keys[&r.person].as_str()))))
-            .plain(
-                "employer_token",
-                strings(employers.iter().map(|e| Some(e.as_str()))),
-            )
-            .sensitive(
-                "wages",
-                money(part.iter().map(|r| Some(r.cents)))?,
-                Some("financial"),
-            )
-            .plain(
-                "year_quarter",
-                strings(quarters.iter().map(|q| Some(q.as_str()))),
-            )
-            .person_ids(part.iter().map(|r| r.person))
-            .build()?;
-        snapshot.write_deid("quarterly_wages", Some("year_quarter"), [batch], &meta)?;
     }
     Ok(())
 }
@@ -498,7 +501,7 @@ pub(super) fn quality(
 pub(super) struct SecureInputs<'a> {
     pub record_ids: &'a [Option<String>],
     pub persons: &'a [PersonId],
-    pub keys: &'a [String],
+    pub keys: &'a [&'a str],
     pub periods: &'a [Period],
     /// The temporary ID of each surviving person that has one.
     pub temp_of: &'a HashMap<PersonId, String>,
@@ -511,10 +514,10 @@ pub(super) struct SecureInputs<'a> {
 
 /// The secure zone: the case-management crosswalk, new temporary-ID assignments, the match
 /// trail and the rejected rows (SSNs masked to the last four digits).
-pub(super) fn secure(
+pub(super) fn secure<'k>(
     snapshot: &Snapshot,
     s: &SecureInputs<'_>,
-    key_of: &dyn Fn(PersonId) -> String,
+    key_of: &dyn Fn(PersonId) -> &'k str,
 ) -> Result<(), RunError> {
     let record = |t: Table, ids: &mut dyn Iterator<Item = Option<&str>>| {
         t.col("individual_id", strings(ids), PiiClass::Direct, None)
@@ -526,7 +529,7 @@ pub(super) fn secure(
         Table::new("crosswalk"),
         &mut all.iter().map(|&i| s.record_ids[i].as_deref()),
     )
-    .person_key(strings(all.iter().map(|&i| Some(s.keys[i].as_str()))))
+    .person_key(strings(all.iter().map(|&i| Some(s.keys[i]))))
     .col(
         "temp_id",
         strings(all.iter().map(|&i| temp(i))),
@@ -552,7 +555,7 @@ pub(super) fn secure(
         Table::new("temporary IDs"),
         &mut new.iter().map(|&i| s.record_ids[i].as_deref()),
     )
-    .person_key(strings(new.iter().map(|&i| Some(s.keys[i].as_str()))))
+    .person_key(strings(new.iter().map(|&i| Some(s.keys[i]))))
     .col(
         "temp_id",
         strings(new.iter().map(|&i| temp(i))),
@@ -565,7 +568,7 @@ pub(super) fn secure(
     snapshot.write_secure(Path::new("temp_id_assignments.csv"), [batch], &meta)?;
 
     for (source, m) in s.matches {
-        let keys: Vec<String> = m.person.iter().map(|&p| key_of(p)).collect();
+        let keys: Vec<&str> = m.person.iter().map(|&p| key_of(p)).collect();
         let (batch, meta) = Table::new("matches")
             .col(
                 "record_id",
@@ -574,7 +577,7 @@ pub(super) fn secure(
                 None,
             )
             .plain("row", Arc::new(UInt64Array::from(m.row.clone())))
-            .person_key(strings(keys.iter().map(|k| Some(k.as_str()))))
+            .person_key(strings(keys.iter().map(|k| Some(*k))))
             .plain("match_pass", strings(m.pass.iter().map(|p| Some(*p))))
             .person_ids(m.person.iter().copied())
             .build()?;

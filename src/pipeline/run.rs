@@ -480,7 +480,7 @@ impl<'a> Runner<'a> {
                     reason: "duplicate_period".into(),
                     column: Some("entry_date".into()),
                     record_id: idents.record_ids[i].clone(),
-                    ssn_last4: idents.ssn_last4[i].clone(),
+                    ssn_last4: idents.ssn_last4[i].map(|l| l.to_string()),
                 });
             }
             keep.push(first);
@@ -636,10 +636,9 @@ impl<'a> Runner<'a> {
             usize::try_from(p)
                 .ok()
                 .and_then(|i| person_keys.get(i)?.as_ref())
-                .map(|k| k.as_str().to_string())
-                .unwrap_or_default()
+                .map_or("", |k| k.as_str())
         };
-        let keys: Vec<String> = persons.iter().map(|&p| key_of(p)).collect();
+        let keys: Vec<&str> = persons.iter().map(|&p| key_of(p)).collect();
         let categories: HashMap<String, Option<String>> = self
             .pipeline
             .sources
@@ -661,6 +660,7 @@ impl<'a> Runner<'a> {
         // CPU-bound, and every job writes files of its own.
         let rows = wage_index.rows();
         let (wages_a, wages_b) = rows.split_at(rows.len() / 2);
+        let employer_hex = employers.hex_tokens();
         let (key_of, category_of) = (&key_of, &category_of);
         let (periods, persons, keys) = (&periods, &persons, &keys);
         let secure_inputs = outputs::SecureInputs {
@@ -675,8 +675,8 @@ impl<'a> Runner<'a> {
             today,
         };
         let jobs: Vec<outputs::Job<'_>> = vec![
-            Box::new(|| outputs::wages(snap, wages_a, &employers, key_of)),
-            Box::new(|| outputs::wages(snap, wages_b, &employers, key_of)),
+            Box::new(|| outputs::wages(snap, wages_a, &employer_hex, key_of)),
+            Box::new(|| outputs::wages(snap, wages_b, &employer_hex, key_of)),
             Box::new(|| {
                 let deid = deid::deid_batch(
                     &schema,
@@ -951,7 +951,7 @@ impl<'a> Runner<'a> {
                     temp_id: ids.temp_id[i].clone(),
                 });
                 idents.row_numbers.push(batch.rows[i]);
-                idents.ssn_last4.push(ids.ssn_last4[i].clone());
+                idents.ssn_last4.push(ids.ssn_last4[i]);
             }
             idents.record_ids.extend(record_ids);
             batches.push(batch.batch);
@@ -1189,7 +1189,7 @@ struct ParticipantIdents {
     rows: Vec<RowIdentity>,
     row_numbers: Vec<u64>,
     record_ids: Vec<Option<String>>,
-    ssn_last4: Vec<Option<String>>,
+    ssn_last4: Vec<Option<crate::identity::ssn::Last4>>,
 }
 
 fn row_tokens(ids: &IdentifiedBatch, i: usize) -> [Option<Token>; RULES.len()] {
