@@ -29,6 +29,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, SchemaRef};
 use sha2::{Digest, Sha256};
 
+use crate::identity::ssn::Last4;
 use crate::schema::{IdentityRole, SourceSchema};
 
 mod csv;
@@ -510,11 +511,10 @@ impl Assembler {
             .record_id
             .filter(|&i| self.parsed[i] == Parsed::Str)
             .map(|i| self.scratch[i].clone());
-        let ssn_last4 = self.ssn.and_then(|i| {
-            let digits: Vec<u8> = self.scratch[i].bytes().filter(u8::is_ascii_digit).collect();
-            (digits.len() >= 4)
-                .then(|| String::from_utf8_lossy(&digits[digits.len() - 4..]).into_owned())
-        });
+        let ssn_last4 = self
+            .ssn
+            .and_then(|i| Last4::of(&self.scratch[i]))
+            .map(|l| l.to_string());
         Reject {
             row,
             reason: reason.to_string(),

@@ -144,34 +144,35 @@ unsafe fn insert_sqlite_direct(
         conn.set_db_config(SQLITE_DBCONFIG_ENABLE_FKEY, false)
             .map_err(direct)?;
     }
-    let inserted = (|| -> rusqlite::Result<Result<(), StoreError>> {
-        let mut st =
-            conn.prepare("INSERT INTO persons (id, person_key, created_run) VALUES (?1, ?2, ?3)")?;
+    let inserted = (|| -> Result<(), StoreError> {
+        let mut st = conn
+            .prepare("INSERT INTO persons (id, person_key, created_run) VALUES (?1, ?2, ?3)")
+            .map_err(direct)?;
         for (id, key) in persons {
-            st.execute(rusqlite::params![id, key.as_str(), run_id])?;
+            st.execute(rusqlite::params![id, key.as_str(), run_id])
+                .map_err(direct)?;
         }
-        let mut st = conn.prepare(
-            "INSERT INTO person_tokens (rule, token, person_id, first_run) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )?;
+        let mut st = conn
+            .prepare(
+                "INSERT INTO person_tokens (rule, token, person_id, first_run) \
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
+            )
+            .map_err(direct)?;
         for (rule, token, person) in tokens {
-            st.execute(rusqlite::params![rule, &token[..], person, run_id])?;
+            st.execute(rusqlite::params![rule, &token[..], person, run_id])
+                .map_err(direct)?;
         }
-        Ok(if bulk {
-            tokens_have_persons(&conn, persons, tokens)?
-        } else {
-            Ok(())
-        })
+        if bulk {
+            tokens_have_persons(&conn, persons, tokens)?;
+        }
+        Ok(())
     })();
     // Back on before anything else runs on this connection, whatever happened above.
-    let restored = if bulk {
+    if bulk {
         conn.set_db_config(SQLITE_DBCONFIG_ENABLE_FKEY, true)
-            .map(|_| ())
-    } else {
-        Ok(())
-    };
-    inserted.map_err(direct)??;
-    restored.map_err(direct)
+            .map_err(direct)?;
+    }
+    inserted
 }
 
 /// The foreign-key rule of `person_tokens.person_id`, checked once for a batch: every
@@ -180,7 +181,8 @@ fn tokens_have_persons(
     conn: &rusqlite::Connection,
     persons: &[(PersonId, crate::identity::ids::PersonKey)],
     tokens: &[(i32, Token, PersonId)],
-) -> rusqlite::Result<Result<(), StoreError>> {
+) -> Result<(), StoreError> {
+    let direct = |e: rusqlite::Error| StoreError::Direct(e.to_string());
     let new: std::collections::HashSet<PersonId> = persons.iter().map(|(id, _)| *id).collect();
     let mut others: Vec<PersonId> = tokens
         .iter()
@@ -189,15 +191,17 @@ fn tokens_have_persons(
         .collect();
     others.sort_unstable();
     others.dedup();
-    let mut st = conn.prepare("SELECT 1 FROM persons WHERE id = ?1")?;
+    let mut st = conn
+        .prepare("SELECT 1 FROM persons WHERE id = ?1")
+        .map_err(direct)?;
     for p in others {
-        if !st.exists([p])? {
-            return Ok(Err(StoreError::Direct(format!(
+        if !st.exists([p]).map_err(direct)? {
+            return Err(StoreError::Direct(format!(
                 "a new registry token names person {p}, which is not in the store"
-            ))));
+            )));
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }
 
 impl Store {
