@@ -23,9 +23,10 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 
 use arrow::array::{
-    ArrayRef, Date32Builder, Decimal128Builder, FixedSizeBinaryBuilder, Int8Builder, Int64Builder,
-    RecordBatch, StringBuilder,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Builder, Decimal128Builder,
+    FixedSizeBinaryBuilder, Int8Builder, Int64Builder, RecordBatch, StringBuilder,
 };
+use arrow::compute::filter_record_batch;
 use arrow::datatypes::{DataType, SchemaRef};
 use sha2::{Digest, Sha256};
 
@@ -36,10 +37,12 @@ mod csv;
 pub mod layout;
 mod parquet;
 pub(crate) mod parse;
+mod rowset;
 
 pub use layout::{Layout, LayoutColumn};
 
-use parse::{Cell, Check, Parsed, RowHash, RowSet};
+use parse::{Cell, Check, Parsed, RowHash};
+use rowset::RowSet;
 
 /// Records per batch when the caller has no reason to choose: large enough to amortize
 /// per-batch work, small enough (a few MB for the wage file) to keep memory flat.
@@ -223,7 +226,7 @@ pub fn open(
     };
     let path = file.path.clone();
     let sha = std::thread::spawn(move || sha256_file(&path));
-    let mut asm = Assembler::new(schema, layout, cols);
+    let mut asm = Assembler::new(schema, layout, cols, batch_rows);
     // Sizing the duplicate-row set once: growing it to 20 million wage rows rehashes it
     // a dozen times and briefly holds the old and the new table (about 800 MB together).
     asm.seen.reserve(rows_hint);
@@ -334,6 +337,10 @@ impl Iterator for SourceReader {
     }
 }
 
+/// Bytes per string value a batch's string builders start with room for; a longer
+/// average only costs a regrowth or two.
+const STR_BYTES: usize = 12;
+
 enum Builder {
     Str(StringBuilder),
     Date(Date32Builder),
@@ -344,18 +351,24 @@ enum Builder {
 }
 
 impl Builder {
-    fn new(dt: &DataType) -> Builder {
+    /// A builder with room for `rows` values. Arrow's builders give their buffers away
+    /// on `finish` and would otherwise start every batch from nothing, doubling a dozen
+    /// times on the way to a full batch (a seventh of the reader thread's time at twenty
+    /// million wage rows).
+    fn new(dt: &DataType, rows: usize) -> Builder {
         match dt {
-            DataType::Date32 => Builder::Date(Date32Builder::new()),
-            DataType::Int64 => Builder::Int(Int64Builder::new()),
-            DataType::Int8 => Builder::Flag(Int8Builder::new()),
+            DataType::Date32 => Builder::Date(Date32Builder::with_capacity(rows)),
+            DataType::Int64 => Builder::Int(Int64Builder::with_capacity(rows)),
+            DataType::Int8 => Builder::Flag(Int8Builder::with_capacity(rows)),
             DataType::Decimal128(p, s) => Builder::Dec(
-                Decimal128Builder::new()
+                Decimal128Builder::with_capacity(rows)
                     .with_precision_and_scale(*p, *s)
                     .expect("the schema's decimal type is valid"),
             ),
-            DataType::FixedSizeBinary(n) => Builder::Tok(FixedSizeBinaryBuilder::new(*n)),
-            _ => Builder::Str(StringBuilder::new()),
+            DataType::FixedSizeBinary(n) => {
+                Builder::Tok(FixedSizeBinaryBuilder::with_capacity(rows, *n))
+            }
+            _ => Builder::Str(StringBuilder::with_capacity(rows, rows * STR_BYTES)),
         }
     }
 
@@ -397,9 +410,16 @@ pub(crate) struct Assembler {
     cols: Vec<LayoutColumn>,
     checks: Vec<Check>,
     builders: Vec<Builder>,
+    /// Rows a batch holds at most, the capacity each batch's builders start with.
+    batch_rows: usize,
     parsed: Vec<Parsed>,
     scratch: Vec<String>,
     seen: RowSet,
+    /// The hashes of the batch's rows that passed their checks, in row order: they meet
+    /// the duplicate-row set together, when the batch is taken (see [`rowset`]).
+    pending: Vec<u128>,
+    /// Per pending hash, whether it was new; scratch for [`Assembler::take`].
+    fresh: Vec<bool>,
     rows: Vec<u64>,
     rejects: Vec<Reject>,
     /// Layout positions of the record-id and SSN columns (raw layout), for rejects.
@@ -410,9 +430,17 @@ pub(crate) struct Assembler {
 }
 
 impl Assembler {
-    fn new(schema: &SourceSchema, layout: Layout, cols: Vec<LayoutColumn>) -> Assembler {
+    fn new(
+        schema: &SourceSchema,
+        layout: Layout,
+        cols: Vec<LayoutColumn>,
+        batch_rows: usize,
+    ) -> Assembler {
         let checks = cols.iter().map(|c| Check::of(c, schema)).collect();
-        let builders = cols.iter().map(|c| Builder::new(&c.data_type)).collect();
+        let builders = cols
+            .iter()
+            .map(|c| Builder::new(&c.data_type, batch_rows))
+            .collect();
         let pos = |role| {
             let name = &schema.identity_column(role)?.name;
             cols.iter().position(|c| &c.name == name)
@@ -427,8 +455,11 @@ impl Assembler {
             scratch: vec![String::new(); cols.len()],
             checks,
             builders,
+            batch_rows,
             cols,
             seen: RowSet::default(),
+            pending: Vec::new(),
+            fresh: Vec::new(),
             rows: Vec::new(),
             rejects: Vec::new(),
             record_id,
@@ -462,20 +493,17 @@ impl Assembler {
         }
     }
 
-    /// Accepts or rejects the record whose fields were just given.
+    /// Accepts or rejects the record whose fields were just given. A record that passes
+    /// its checks is kept; whether it repeats an earlier record is decided for the whole
+    /// batch in [`Assembler::take`].
     pub(crate) fn end_row(&mut self, row: u64) {
-        let mut fault = self.fault.take();
-        if fault.is_none() {
-            let mut h = RowHash::new();
-            for (p, s) in self.parsed.iter().zip(&self.scratch) {
-                h.value(p, s);
-            }
-            if !self.seen.insert(h.finish()) {
-                fault = Some(("duplicate_row", usize::MAX));
-            }
-        }
-        match fault {
+        match self.fault.take() {
             None => {
+                let mut h = RowHash::new();
+                for (p, s) in self.parsed.iter().zip(&self.scratch) {
+                    h.value(p, s);
+                }
+                self.pending.push(h.finish());
                 for ((b, p), s) in self
                     .builders
                     .iter_mut()
@@ -510,28 +538,75 @@ impl Assembler {
         let record_id = self
             .record_id
             .filter(|&i| self.parsed[i] == Parsed::Str)
-            .map(|i| self.scratch[i].clone());
-        let ssn_last4 = self
-            .ssn
-            .and_then(|i| Last4::of(&self.scratch[i]))
-            .map(|l| l.to_string());
-        Reject {
-            row,
-            reason: reason.to_string(),
-            column,
-            record_id,
-            ssn_last4,
-        }
+            .map(|i| self.scratch[i].as_str());
+        let ssn = self.ssn.map(|i| self.scratch[i].as_str());
+        reject(row, reason, column, record_id, ssn)
     }
 
     fn take(&mut self) -> Result<IngestBatch, arrow::error::ArrowError> {
-        let arrays: Vec<ArrayRef> = self.builders.iter_mut().map(Builder::finish).collect();
-        let batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        let arrays: Vec<ArrayRef> = self
+            .builders
+            .iter_mut()
+            .zip(&self.cols)
+            .map(|(b, c)| std::mem::replace(b, Builder::new(&c.data_type, self.batch_rows)))
+            .map(|mut b| b.finish())
+            .collect();
+        let mut batch = RecordBatch::try_new(self.schema.clone(), arrays)?;
+        let mut rows = std::mem::take(&mut self.rows);
+        let mut rejects = std::mem::take(&mut self.rejects);
+        self.fresh.clear();
+        self.seen.insert_all(&self.pending, &mut self.fresh);
+        self.pending.clear();
+        if self.fresh.contains(&false) {
+            for (k, _) in self.fresh.iter().enumerate().filter(|(_, f)| !**f) {
+                rejects.push(self.duplicate(&batch, k, rows[k]));
+            }
+            batch = filter_record_batch(&batch, &BooleanArray::from(self.fresh.clone()))?;
+            let mut fresh = self.fresh.iter();
+            rows.retain(|_| *fresh.next().expect("one flag per row"));
+            // In row order, as if each record had been judged when it was read.
+            rejects.sort_by_key(|r| r.row);
+        }
         Ok(IngestBatch {
             batch,
-            rows: std::mem::take(&mut self.rows),
-            rejects: std::mem::take(&mut self.rejects),
+            rows,
+            rejects,
         })
+    }
+
+    /// The reject of the batch's `k`-th kept record, which repeats an earlier record.
+    /// Its record id and SSN are read back from the batch, as the checks kept them.
+    fn duplicate(&self, batch: &RecordBatch, k: usize, row: u64) -> Reject {
+        let text = |col: Option<usize>| {
+            col.and_then(|i| batch.column(i).as_string_opt::<i32>())
+                .filter(|a| a.is_valid(k))
+                .map(|a| a.value(k))
+        };
+        reject(
+            row,
+            "duplicate_row",
+            None,
+            text(self.record_id),
+            text(self.ssn),
+        )
+    }
+}
+
+/// A reject that carries what staff need to find the record, and of the SSN only its
+/// last four digits.
+fn reject(
+    row: u64,
+    reason: &str,
+    column: Option<String>,
+    record_id: Option<&str>,
+    ssn: Option<&str>,
+) -> Reject {
+    Reject {
+        row,
+        reason: reason.to_string(),
+        column,
+        record_id: record_id.map(str::to_string),
+        ssn_last4: ssn.and_then(Last4::of).map(|l| l.to_string()),
     }
 }
 

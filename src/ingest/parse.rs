@@ -1,8 +1,6 @@
 //! Checking and converting one field: the row-level rules of ingest, shared by the CSV and
 //! Parquet readers so that the same data gives the same accepted rows in either format.
 
-use std::hash::{BuildHasherDefault, Hasher};
-
 use crate::schema::ColumnType;
 
 use super::layout::{ColumnKind, LayoutColumn};
@@ -447,26 +445,6 @@ impl RowHash {
         ((fold(self.a, P3) as u128) << 64) | fold(self.b, P4) as u128
     }
 }
-
-/// The row hashes are already uniformly spread: the set uses their low bits directly.
-#[derive(Default)]
-pub(crate) struct PassThrough(u64);
-
-impl Hasher for PassThrough {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-    fn write(&mut self, bytes: &[u8]) {
-        for &b in bytes {
-            self.0 = (self.0 << 8) | b as u64;
-        }
-    }
-    fn write_u128(&mut self, v: u128) {
-        self.0 = v as u64;
-    }
-}
-
-pub(crate) type RowSet = std::collections::HashSet<u128, BuildHasherDefault<PassThrough>>;
 
 /// Windows-1252 characters for bytes 0x80–0x9F (ISO-8859-1 has C1 controls there,
 /// which no name contains; the five unassigned bytes keep their Latin-1 meaning).

@@ -171,6 +171,12 @@ fn bad_rows_become_rejects_with_row_and_reason() {
         let r3 = &rejects(&b)[0];
         assert_eq!(r3.record_id.as_deref(), Some("C-3"));
         assert_eq!(r3.ssn_last4.as_deref(), Some("4433"));
+        // A duplicate is judged when its batch is taken, and names its record the same way.
+        let dup = &rejects(&b)[4];
+        assert_eq!(
+            (dup.record_id.as_deref(), dup.ssn_last4.as_deref()),
+            (Some("C-2"), Some("4432"))
+        );
         for r in rejects(&b) {
             let text = format!("{r:?}");
             assert!(
