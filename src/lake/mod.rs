@@ -452,6 +452,12 @@ impl Snapshot {
                     })
                 }
             };
+            if failpoint::fails("lake.mid_write") {
+                return Err(LakeError::Io {
+                    path: f.absolute.clone(),
+                    source: std::io::Error::other("injected failure (failpoint lake.mid_write)"),
+                });
+            }
             f.writer.write(&prepared.batch, &f.absolute)?;
             f.rows += prepared.batch.num_rows() as u64;
             if let Some(ids) = prepared.person_ids {

@@ -3,12 +3,11 @@
 
 use std::collections::BTreeMap;
 use std::os::unix::process::ExitStatusExt;
-use std::process::Command;
 
 use sha2::Digest;
 
 use crate::pipeline::{generated_workspace, run_nightly};
-use crate::support::{parquet_files, read_parquet, xmatch_bin};
+use crate::support::{parquet_files, read_parquet, row_counts, run_nightly_at_failpoint};
 
 /// Relative path → SHA-256 of every file in the published snapshot.
 fn published(ws: &xmatch::workspace::Workspace) -> (i64, BTreeMap<String, String>) {
@@ -57,16 +56,7 @@ async fn sigkill_at_every_stage_leaves_outputs_intact_and_the_next_run_recovers(
     ];
     for (point, committed) in points {
         let (run_before, files_before) = published(&ws);
-        let out = Command::new(xmatch_bin())
-            .args([
-                "-w",
-                ws.root().to_str().unwrap(),
-                "run",
-                "nightly-crossmatch",
-            ])
-            .env("XMATCH_FAILPOINT", point)
-            .output()
-            .unwrap();
+        let out = run_nightly_at_failpoint(&ws, point);
         assert_eq!(
             out.status.signal(),
             Some(9),
@@ -121,4 +111,39 @@ async fn sigkill_at_every_stage_leaves_outputs_intact_and_the_next_run_recovers(
             );
         }
     }
+}
+
+/// A first run whose writing fails (an ordinary error, not a crash) must leave nothing
+/// of its registry in the store: no person, token or lineage row, and the next run makes
+/// them all.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_run_whose_writing_fails_leaves_no_persons() {
+    let (_dir, ws) = generated_workspace(300, 13).await;
+    let out = run_nightly_at_failpoint(&ws, "lake.mid_write=fail:1");
+    assert!(!out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("injected failure"), "{stderr}");
+    assert!(
+        xmatch::lake::current_snapshot(&ws.lake_dir())
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(run_statuses(&ws).await, ["failed"]);
+    let tables = [
+        "persons",
+        "person_tokens",
+        "temp_ids",
+        "source_files",
+        "lineage_files",
+    ];
+    assert_eq!(
+        row_counts(&ws, &tables).await,
+        [0; 5],
+        "the failed run left rows in {tables:?}"
+    );
+
+    let next = run_nightly(&ws).await;
+    assert_eq!(next.identity.new_persons, next.identity.persons);
+    assert!(next.identity.persons > 0);
+    assert_eq!(run_statuses(&ws).await, ["failed", "succeeded"]);
 }

@@ -10,7 +10,7 @@ use xmatch::pipeline::{Pipeline, RunOptions, RunSummary, run};
 use xmatch::schema::{Catalog, IdentityRole};
 use xmatch::workspace::{self, Workspace};
 
-use crate::support::{read_parquet, strings};
+use crate::support::{read_parquet, row_counts, strings};
 
 pub async fn generated_workspace(participants: usize, seed: u64) -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -202,6 +202,50 @@ async fn reruns_change_nothing_and_temp_ids_stay_the_same_across_three_runs() {
 }
 
 /// A minimal participants-only pipeline over a CSV the test writes.
+/// At scale a first run's registry rows go into the store while the files are written
+/// (`REGISTRY_BESIDE_WRITES_FROM`). Forced here for a small state, the store and the
+/// outputs come out as when they go in after the writes, and a rerun finds every person.
+#[tokio::test(flavor = "multi_thread")]
+async fn registry_rows_written_beside_the_files_give_the_same_store_and_outputs() {
+    async fn first_run(ws: &Workspace, beside_from: usize) -> (RunSummary, Vec<i64>) {
+        let catalog = Catalog::builtin().unwrap();
+        let path = Pipeline::locate("nightly-crossmatch", ws.root()).unwrap();
+        let pipeline = Pipeline::load(&path, &catalog).unwrap();
+        let opts = RunOptions {
+            registry_beside_writes_from: beside_from,
+            ..RunOptions::default()
+        };
+        let summary = run(ws, &pipeline, &opts).await.unwrap();
+        let tables = [
+            "persons",
+            "person_tokens",
+            "temp_ids",
+            "merges",
+            "review_queue",
+            "source_files",
+            "lineage_files",
+        ];
+        (summary, row_counts(ws, &tables).await)
+    }
+    let (_a, beside) = generated_workspace(300, 21).await;
+    let (_b, after) = generated_workspace(300, 21).await;
+    let (x, x_counts) = first_run(&beside, 0).await;
+    let (y, y_counts) = first_run(&after, usize::MAX).await;
+    assert!(x_counts[0] > 0 && x_counts[1] > x_counts[0], "{x_counts:?}");
+    assert_eq!(x_counts, y_counts);
+    assert_eq!(x.identity, y.identity);
+    let rows = |s: &RunSummary| -> Vec<(String, String, u64)> {
+        s.outputs
+            .iter()
+            .map(|o| (o.zone.clone(), o.dataset.clone(), o.rows))
+            .collect()
+    };
+    assert_eq!(rows(&x), rows(&y));
+    let again = run_nightly(&beside).await;
+    assert_eq!(again.identity.new_persons, 0);
+    assert_eq!(again.identity.persons, x.identity.persons);
+}
+
 fn small_pipeline(ws: &Workspace) -> Pipeline {
     let text = r#"
 name = "small"

@@ -491,7 +491,7 @@ async fn synthetic_history(store: &Store, root: &Path) -> (Workspace, [i64; 3]) 
                 .collect();
             tx.apply_registry_changes(
                 run,
-                &Changes {
+                &mut Changes {
                     new_persons: keys,
                     new_tokens: vec![(0, [7u8; 32], 1), (1, [8u8; 32], 2)],
                     new_temp_ids: vec![(TempId::generate().unwrap(), 6)],

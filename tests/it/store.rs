@@ -112,7 +112,7 @@ async fn registry_round_trips(store: &Store) {
             ((i % 5) as i32, t, 1 + i64::from(i % 3))
         })
         .collect();
-    let changes = Changes {
+    let mut changes = Changes {
         new_persons: vec![(1, k1.clone()), (2, k2.clone()), (3, k3.clone())],
         new_tokens: tokens.clone(),
         new_temp_ids: vec![(temp.clone(), 3)],
@@ -128,7 +128,7 @@ async fn registry_round_trips(store: &Store) {
         }],
     };
     let mut tx = store.begin().await.unwrap();
-    tx.apply_registry_changes(run, &changes).await.unwrap();
+    tx.apply_registry_changes(run, &mut changes).await.unwrap();
     tx.record_source_files(
         run,
         &[xmatch::store::SourceFileRow {
@@ -207,9 +207,9 @@ async fn bulk_registry_commit_checks_persons(store: &Store) {
     let persons = |ids: std::ops::RangeInclusive<i64>| -> Vec<(i64, PersonKey)> {
         ids.map(|id| (id, PersonKey::generate().unwrap())).collect()
     };
-    let commit = |run: i64, changes: Changes| async move {
+    let commit = |run: i64, mut changes: Changes| async move {
         let mut tx = store.begin().await.unwrap();
-        tx.apply_registry_changes(run, &changes).await?;
+        tx.apply_registry_changes(run, &mut changes).await?;
         tx.commit().await
     };
     let run1 = store.start_run("nightly", "manual").await.unwrap();
@@ -518,7 +518,7 @@ async fn breach_queries(store: &Store) {
         (1..=n).map(|id| (ssn_rule, token(id), id)).collect();
     // A name token equal to person 7's SSN token bytes: the SSN lookup must not find it.
     tokens.push((name_rule, token(n + 7), 7));
-    let changes = Changes {
+    let mut changes = Changes {
         new_persons: (1..=n).zip(keys.iter().cloned()).collect(),
         new_tokens: tokens,
         new_temp_ids: vec![],
@@ -537,7 +537,7 @@ async fn breach_queries(store: &Store) {
         reviews: vec![],
     };
     let mut tx = store.begin().await.unwrap();
-    tx.apply_registry_changes(run1, &changes).await.unwrap();
+    tx.apply_registry_changes(run1, &mut changes).await.unwrap();
     tx.commit().await.unwrap();
 
     let at = |s: i64| -> DateTime<Utc> {

@@ -142,3 +142,35 @@ pub fn files_under(dir: &std::path::Path) -> Vec<(String, std::path::PathBuf)> {
     out.sort();
     out
 }
+
+/// Rows in each of `tables` of a workspace's SQLite store, in the order given.
+pub async fn row_counts(ws: &xmatch::workspace::Workspace, tables: &[&str]) -> Vec<i64> {
+    let store = ws.open_store().await.unwrap();
+    let Store::Sqlite(pool) = &store else {
+        unreachable!("test workspaces use SQLite")
+    };
+    let mut counts = Vec::new();
+    for table in tables {
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        counts.push(sqlx::query_scalar(sql).fetch_one(pool).await.unwrap());
+    }
+    counts
+}
+
+/// `xmatch -w WS run nightly-crossmatch` in a child process with `XMATCH_FAILPOINT` set,
+/// so the failpoint cannot reach any other test.
+pub fn run_nightly_at_failpoint(
+    ws: &xmatch::workspace::Workspace,
+    failpoint: &str,
+) -> std::process::Output {
+    std::process::Command::new(xmatch_bin())
+        .args([
+            "-w",
+            ws.root().to_str().unwrap(),
+            "run",
+            "nightly-crossmatch",
+        ])
+        .env("XMATCH_FAILPOINT", failpoint)
+        .output()
+        .unwrap()
+}
