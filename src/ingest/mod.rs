@@ -410,7 +410,7 @@ pub(crate) struct Assembler {
     cols: Vec<LayoutColumn>,
     checks: Vec<Check>,
     builders: Vec<Builder>,
-    /// Rows a batch holds at most, the capacity each batch's builders start with.
+    /// The capacity each batch's builders start with.
     batch_rows: usize,
     parsed: Vec<Parsed>,
     scratch: Vec<String>,
@@ -437,6 +437,8 @@ impl Assembler {
         batch_rows: usize,
     ) -> Assembler {
         let checks = cols.iter().map(|c| Check::of(c, schema)).collect();
+        // Room for a default batch at most: a caller's much larger batch only regrows.
+        let batch_rows = batch_rows.min(DEFAULT_BATCH_ROWS);
         let builders = cols
             .iter()
             .map(|c| Builder::new(&c.data_type, batch_rows))

@@ -150,7 +150,8 @@ pub struct RunOptions {
     /// otherwise).
     pub progress: bool,
     /// New registry tokens from which the run's store transaction opens while the files
-    /// are written rather than after them (see [`REGISTRY_BESIDE_WRITES_FROM`]).
+    /// are written rather than after them (see [`REGISTRY_BESIDE_WRITES_FROM`]; the
+    /// default can be set with [`REGISTRY_BESIDE_WRITES_ENV`]).
     pub registry_beside_writes_from: usize,
 }
 
@@ -164,6 +165,10 @@ pub struct RunOptions {
 /// recording runs, heartbeats) when there is nothing to gain.
 pub const REGISTRY_BESIDE_WRITES_FROM: usize = 500_000;
 
+/// Overrides [`REGISTRY_BESIDE_WRITES_FROM`] for a process: `0` always overlaps, a very
+/// large number never does (for a store other jobs must be able to write to at any time).
+pub const REGISTRY_BESIDE_WRITES_ENV: &str = "XMATCH_REGISTRY_BESIDE_WRITES_FROM";
+
 impl Default for RunOptions {
     fn default() -> Self {
         RunOptions {
@@ -175,7 +180,10 @@ impl Default for RunOptions {
             accept_drop: false,
             today: chrono::Local::now().date_naive(),
             progress: false,
-            registry_beside_writes_from: REGISTRY_BESIDE_WRITES_FROM,
+            registry_beside_writes_from: std::env::var(REGISTRY_BESIDE_WRITES_ENV)
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(REGISTRY_BESIDE_WRITES_FROM),
         }
     }
 }
@@ -759,8 +767,11 @@ impl<'a> Runner<'a> {
             Some(tx) => tx,
             None => registry_rows(changes)?,
         };
+        let ttl_ms = i64::try_from(self.opts.lease_ttl.as_millis()).unwrap_or(i64::MAX);
         self.handle.block_on(async {
             tx.record_lineage(self.run_id, self.tokenizer.key_id(), &files)
+                .await?;
+            tx.renew_lease(&self.lease, self.run_id, lease::now_ms(), ttl_ms)
                 .await?;
             tx.set_run_status(self.run_id, "publishing", summary_json.as_ref())
                 .await?;

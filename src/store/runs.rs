@@ -99,6 +99,12 @@ where
     })
 }
 
+/// Moves a lease's expiry on, if the lease still has its fence.
+const RENEW_LEASE: &str = "UPDATE pipeline_leases SET expires_ms = $3 \
+                           WHERE pipeline = $1 AND fence = $2";
+/// The run's copy of its lease expiry, which `runs` shows.
+const RENEW_RUN: &str = "UPDATE runs SET lease_expires_ms = $2 WHERE id = $1";
+
 impl Store {
     /// Starts a run by hand (attempt 1, no schedule time) and returns its id.
     pub async fn start_run(&self, pipeline: &str, trigger: &str) -> Result<i64, StoreError> {
@@ -288,11 +294,8 @@ impl Store {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        const SQL: &str = "UPDATE pipeline_leases SET expires_ms = $3 \
-                           WHERE pipeline = $1 AND fence = $2";
-        const RUN: &str = "UPDATE runs SET lease_expires_ms = $2 WHERE id = $1";
         on_pool!(self, pool => {
-            let n = sqlx::query(SQL)
+            let n = sqlx::query(RENEW_LEASE)
                 .bind(&lease.pipeline)
                 .bind(lease.fence)
                 .bind(now_ms + ttl_ms)
@@ -300,7 +303,7 @@ impl Store {
                 .await?
                 .rows_affected();
             if n == 1 {
-                sqlx::query(RUN).bind(run_id).bind(now_ms + ttl_ms).execute(pool).await?;
+                sqlx::query(RENEW_RUN).bind(run_id).bind(now_ms + ttl_ms).execute(pool).await?;
             }
             Ok(n == 1)
         })
@@ -436,6 +439,29 @@ impl StoreTx {
                 .bind(run_id)
                 .execute(&mut *conn)
                 .await?;
+        });
+        Ok(())
+    }
+
+    /// Renews the lease inside the publish transaction. While that transaction is open
+    /// the heartbeat cannot renew (SQLite's one connection is taken; on PostgreSQL the
+    /// fence holds the lease row), and a first run keeps it open through its write stage:
+    /// renewed here, the lease is current again the moment the commit makes it visible.
+    pub async fn renew_lease(
+        &mut self,
+        lease: &Lease,
+        run_id: i64,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<(), StoreError> {
+        on_tx!(self, conn => {
+            sqlx::query(RENEW_LEASE)
+                .bind(&lease.pipeline)
+                .bind(lease.fence)
+                .bind(now_ms + ttl_ms)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query(RENEW_RUN).bind(run_id).bind(now_ms + ttl_ms).execute(&mut *conn).await?;
         });
         Ok(())
     }

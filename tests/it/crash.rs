@@ -56,7 +56,7 @@ async fn sigkill_at_every_stage_leaves_outputs_intact_and_the_next_run_recovers(
     ];
     for (point, committed) in points {
         let (run_before, files_before) = published(&ws);
-        let out = run_nightly_at_failpoint(&ws, point);
+        let out = run_nightly_at_failpoint(&ws, point, &[]);
         assert_eq!(
             out.status.signal(),
             Some(9),
@@ -115,35 +115,44 @@ async fn sigkill_at_every_stage_leaves_outputs_intact_and_the_next_run_recovers(
 
 /// A first run whose writing fails (an ordinary error, not a crash) must leave nothing
 /// of its registry in the store: no person, token or lineage row, and the next run makes
-/// them all.
+/// them all. Both ways the registry rows can go in: after the writes (a small batch) and
+/// beside them (forced here; at scale from `REGISTRY_BESIDE_WRITES_FROM` new tokens), where
+/// the failed write must roll back a transaction that already holds them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_first_run_whose_writing_fails_leaves_no_persons() {
-    let (_dir, ws) = generated_workspace(300, 13).await;
-    let out = run_nightly_at_failpoint(&ws, "lake.mid_write=fail:1");
-    assert!(!out.status.success(), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("injected failure"), "{stderr}");
-    assert!(
-        xmatch::lake::current_snapshot(&ws.lake_dir())
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(run_statuses(&ws).await, ["failed"]);
-    let tables = [
-        "persons",
-        "person_tokens",
-        "temp_ids",
-        "source_files",
-        "lineage_files",
-    ];
-    assert_eq!(
-        row_counts(&ws, &tables).await,
-        [0; 5],
-        "the failed run left rows in {tables:?}"
-    );
+    use xmatch::pipeline::run::REGISTRY_BESIDE_WRITES_ENV;
+    for beside_from in ["0", "18446744073709551615"] {
+        let (_dir, ws) = generated_workspace(300, 13).await;
+        let out = run_nightly_at_failpoint(
+            &ws,
+            "lake.mid_write=fail:1",
+            &[(REGISTRY_BESIDE_WRITES_ENV, beside_from)],
+        );
+        assert!(!out.status.success(), "{beside_from}: {out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("injected failure"), "{stderr}");
+        assert!(
+            xmatch::lake::current_snapshot(&ws.lake_dir())
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(run_statuses(&ws).await, ["failed"]);
+        let tables = [
+            "persons",
+            "person_tokens",
+            "temp_ids",
+            "source_files",
+            "lineage_files",
+        ];
+        assert_eq!(
+            row_counts(&ws, &tables).await,
+            [0; 5],
+            "{beside_from}: the failed run left rows in {tables:?}"
+        );
 
-    let next = run_nightly(&ws).await;
-    assert_eq!(next.identity.new_persons, next.identity.persons);
-    assert!(next.identity.persons > 0);
-    assert_eq!(run_statuses(&ws).await, ["failed", "succeeded"]);
+        let next = run_nightly(&ws).await;
+        assert_eq!(next.identity.new_persons, next.identity.persons);
+        assert!(next.identity.persons > 0);
+        assert_eq!(run_statuses(&ws).await, ["failed", "succeeded"]);
+    }
 }

@@ -201,7 +201,6 @@ async fn reruns_change_nothing_and_temp_ids_stay_the_same_across_three_runs() {
     assert_eq!(keys_by_case[0], keys_by_case[2]);
 }
 
-/// A minimal participants-only pipeline over a CSV the test writes.
 /// At scale a first run's registry rows go into the store while the files are written
 /// (`REGISTRY_BESIDE_WRITES_FROM`). Forced here for a small state, the store and the
 /// outputs come out as when they go in after the writes, and a rerun finds every person.
@@ -246,6 +245,7 @@ async fn registry_rows_written_beside_the_files_give_the_same_store_and_outputs(
     assert_eq!(again.identity.persons, x.identity.persons);
 }
 
+/// A minimal participants-only pipeline over a CSV the test writes.
 fn small_pipeline(ws: &Workspace) -> Pipeline {
     let text = r#"
 name = "small"

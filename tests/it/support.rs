@@ -157,11 +157,12 @@ pub async fn row_counts(ws: &xmatch::workspace::Workspace, tables: &[&str]) -> V
     counts
 }
 
-/// `xmatch -w WS run nightly-crossmatch` in a child process with `XMATCH_FAILPOINT` set,
-/// so the failpoint cannot reach any other test.
+/// `xmatch -w WS run nightly-crossmatch` in a child process with `XMATCH_FAILPOINT` set
+/// (and `env`), so neither can reach any other test.
 pub fn run_nightly_at_failpoint(
     ws: &xmatch::workspace::Workspace,
     failpoint: &str,
+    env: &[(&str, &str)],
 ) -> std::process::Output {
     std::process::Command::new(xmatch_bin())
         .args([
@@ -171,6 +172,7 @@ pub fn run_nightly_at_failpoint(
             "nightly-crossmatch",
         ])
         .env("XMATCH_FAILPOINT", failpoint)
+        .envs(env.iter().copied())
         .output()
         .unwrap()
 }
