@@ -75,11 +75,6 @@ impl Employers {
         id
     }
 
-    /// The token of an index [`Employers::id`] gave.
-    pub fn token(&self, id: u32) -> &Token {
-        &self.tokens[id as usize]
-    }
-
     /// Every token in hex, by index: the form the de-identified zone writes.
     pub fn hex_tokens(&self) -> Vec<String> {
         self.tokens.iter().map(hex::encode).collect()

@@ -771,8 +771,14 @@ impl<'a> Runner<'a> {
         self.handle.block_on(async {
             tx.record_lineage(self.run_id, self.tokenizer.key_id(), &files)
                 .await?;
-            tx.renew_lease(&self.lease, self.run_id, lease::now_ms(), ttl_ms)
-                .await?;
+            if !tx
+                .renew_lease(&self.lease, self.run_id, lease::now_ms(), ttl_ms)
+                .await?
+            {
+                return Err(RunError::LeaseLost {
+                    pipeline: self.pipeline.name.clone(),
+                });
+            }
             tx.set_run_status(self.run_id, "publishing", summary_json.as_ref())
                 .await?;
             crate::failpoint::hit("run.mid_commit");

@@ -37,6 +37,11 @@ fn token_from(bytes: Vec<u8>) -> Result<Token, sqlx::Error> {
         .map_err(|_| sqlx::Error::Decode("a stored token is not 32 bytes".into()))
 }
 
+/// An error of the direct (rusqlite) connection, as the store reports it.
+fn direct(e: rusqlite::Error) -> StoreError {
+    StoreError::Direct(e.to_string())
+}
+
 /// Reads the whole registry from a SQLite file on a connection of its own.
 ///
 /// sqlx's SQLite driver hands every row from its worker thread to the caller through a
@@ -46,7 +51,6 @@ fn token_from(bytes: Vec<u8>) -> Result<Token, sqlx::Error> {
 /// (WAL mode lets it run beside the pool's connection).
 fn load_registry_sqlite(path: &std::path::Path) -> Result<RegistryRows, StoreError> {
     use rusqlite::{Connection, OpenFlags};
-    let direct = |e: rusqlite::Error| StoreError::Direct(e.to_string());
     let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -132,7 +136,6 @@ unsafe fn insert_sqlite_direct(
     tokens: &[(i32, Token, PersonId)],
 ) -> Result<(), StoreError> {
     use rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_FKEY;
-    let direct = |e: rusqlite::Error| StoreError::Direct(e.to_string());
     // SAFETY: per the caller; `from_handle` borrows the connection and does not close it.
     let conn = unsafe { rusqlite::Connection::from_handle(db) }.map_err(direct)?;
     let bulk = tokens.len() >= BULK_FK_ROWS
@@ -182,7 +185,6 @@ fn tokens_have_persons(
     persons: &[(PersonId, crate::identity::ids::PersonKey)],
     tokens: &[(i32, Token, PersonId)],
 ) -> Result<(), StoreError> {
-    let direct = |e: rusqlite::Error| StoreError::Direct(e.to_string());
     let new = IdSet::new(persons.iter().map(|(id, _)| *id));
     let mut others: Vec<PersonId> = tokens
         .iter()

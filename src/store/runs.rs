@@ -99,12 +99,6 @@ where
     })
 }
 
-/// Moves a lease's expiry on, if the lease still has its fence.
-const RENEW_LEASE: &str = "UPDATE pipeline_leases SET expires_ms = $3 \
-                           WHERE pipeline = $1 AND fence = $2";
-/// The run's copy of its lease expiry, which `runs` shows.
-const RENEW_RUN: &str = "UPDATE runs SET lease_expires_ms = $2 WHERE id = $1";
-
 impl Store {
     /// Starts a run by hand (attempt 1, no schedule time) and returns its id.
     pub async fn start_run(&self, pipeline: &str, trigger: &str) -> Result<i64, StoreError> {
@@ -294,19 +288,10 @@ impl Store {
         now_ms: i64,
         ttl_ms: i64,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, pool => {
-            let n = sqlx::query(RENEW_LEASE)
-                .bind(&lease.pipeline)
-                .bind(lease.fence)
-                .bind(now_ms + ttl_ms)
-                .execute(pool)
-                .await?
-                .rows_affected();
-            if n == 1 {
-                sqlx::query(RENEW_RUN).bind(run_id).bind(now_ms + ttl_ms).execute(pool).await?;
-            }
-            Ok(n == 1)
-        })
+        let mut tx = self.begin().await?;
+        let held = tx.renew_lease(lease, run_id, now_ms, ttl_ms).await?;
+        tx.commit().await?;
+        Ok(held)
     }
 
     /// Gives a lease back (a no-op if it was already taken over).
@@ -443,27 +428,35 @@ impl StoreTx {
         Ok(())
     }
 
-    /// Renews the lease inside the publish transaction. While that transaction is open
-    /// the heartbeat cannot renew (SQLite's one connection is taken; on PostgreSQL the
-    /// fence holds the lease row), and a first run keeps it open through its write stage:
-    /// renewed here, the lease is current again the moment the commit makes it visible.
+    /// Extends a held lease, and the run's copy of its expiry, in this transaction;
+    /// `false` when the lease is no longer this holder's. The heartbeat runs it alone.
+    /// The publish transaction runs it too: while that transaction is open the heartbeat
+    /// cannot renew (SQLite's one connection is taken; on PostgreSQL the fence holds the
+    /// lease row), and a first run keeps it open through its write stage, so renewed
+    /// there the lease is current again the moment the commit makes it visible.
     pub async fn renew_lease(
         &mut self,
         lease: &Lease,
         run_id: i64,
         now_ms: i64,
         ttl_ms: i64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
+        const LEASE: &str = "UPDATE pipeline_leases SET expires_ms = $3 \
+                             WHERE pipeline = $1 AND fence = $2";
+        const RUN: &str = "UPDATE runs SET lease_expires_ms = $2 WHERE id = $1";
         on_tx!(self, conn => {
-            sqlx::query(RENEW_LEASE)
+            let n = sqlx::query(LEASE)
                 .bind(&lease.pipeline)
                 .bind(lease.fence)
                 .bind(now_ms + ttl_ms)
                 .execute(&mut *conn)
-                .await?;
-            sqlx::query(RENEW_RUN).bind(run_id).bind(now_ms + ttl_ms).execute(&mut *conn).await?;
-        });
-        Ok(())
+                .await?
+                .rows_affected();
+            if n == 1 {
+                sqlx::query(RUN).bind(run_id).bind(now_ms + ttl_ms).execute(&mut *conn).await?;
+            }
+            Ok(n == 1)
+        })
     }
 
     /// The fencing check of the publish step: `true` only if `lease` is still the current

@@ -207,15 +207,19 @@ async fn bulk_registry_commit_checks_persons(store: &Store) {
     let persons = |ids: std::ops::RangeInclusive<i64>| -> Vec<(i64, PersonKey)> {
         ids.map(|id| (id, PersonKey::generate().unwrap())).collect()
     };
+    // `n` tokens over the five rules, spread over persons 1..=`over`.
+    let tokens = |n: u32, salt: u8, over: u32| -> Vec<(i32, [u8; 32], i64)> {
+        (0..n)
+            .map(|i| ((i % 5) as i32, token(i, salt), 1 + i64::from(i % over)))
+            .collect()
+    };
     let commit = |run: i64, mut changes: Changes| async move {
         let mut tx = store.begin().await.unwrap();
         tx.apply_registry_changes(run, &mut changes).await?;
         tx.commit().await
     };
     let run1 = store.start_run("nightly", "manual").await.unwrap();
-    let first: Vec<(i32, [u8; 32], i64)> = (0..120_000u32)
-        .map(|i| ((i % 5) as i32, token(i, 1), 1 + i64::from(i % 2_000)))
-        .collect();
+    let first = tokens(120_000, 1, 2_000);
     commit(
         run1,
         Changes {
@@ -228,9 +232,7 @@ async fn bulk_registry_commit_checks_persons(store: &Store) {
     .unwrap();
     // Mostly tokens of persons stored by the first commit, a few of new ones.
     let run2 = store.start_run("nightly", "manual").await.unwrap();
-    let second: Vec<(i32, [u8; 32], i64)> = (0..110_000u32)
-        .map(|i| ((i % 5) as i32, token(i, 2), 1 + i64::from(i % 2_010)))
-        .collect();
+    let second = tokens(110_000, 2, 2_010);
     commit(
         run2,
         Changes {
@@ -247,9 +249,7 @@ async fn bulk_registry_commit_checks_persons(store: &Store) {
 
     // One token of a person nobody stored, in a bulk batch and in a small one.
     for n in [110_000u32, 10] {
-        let mut bad: Vec<(i32, [u8; 32], i64)> = (0..n)
-            .map(|i| ((i % 5) as i32, token(i, 3), 1 + i64::from(i % 2_010)))
-            .collect();
+        let mut bad = tokens(n, 3, 2_010);
         bad[n as usize / 2].2 = 99_999;
         let run = store.start_run("nightly", "manual").await.unwrap();
         let failed = commit(
