@@ -1,6 +1,7 @@
 //! The command line: parses arguments and calls the library. No logic lives here beyond
 //! choosing what to call and how to print it.
 
+use crate::store::ReviewFilter;
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
@@ -88,6 +89,13 @@ pub enum Command {
         /// half-published: publishing is atomic).
         #[arg(long, default_value_t = 300, value_name = "SECS")]
         grace: u64,
+    },
+    /// Clerical review: probable links (L…) and identifier conflicts (R…), listed masked
+    /// with their field weights; accept or reject them (one, several, or a CSV), or undo
+    /// a merge. Every decision is in the audit log with the OS user; later runs honour it.
+    Review {
+        #[command(subcommand)]
+        action: ReviewCommand,
     },
     /// The run history: the last runs (newest first), or one run in detail.
     Runs {
@@ -268,6 +276,42 @@ pub enum ExportCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ReviewCommand {
+    /// Pending items (oldest first), or all or decided ones.
+    List {
+        #[arg(long, conflicts_with = "decided")]
+        all: bool,
+        #[arg(long)]
+        decided: bool,
+        #[arg(long, default_value_t = 200)]
+        limit: i64,
+    },
+    /// Accept items: an L item links its record to the person; an R item merges the two.
+    Accept {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Reject items: the record never links to that person; the two persons stay apart.
+    Reject {
+        #[arg(required = true)]
+        ids: Vec<String>,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Decide a batch from a CSV with the header `id,decision,reason`
+    /// (decision: accept or reject). The file is checked whole before anything changes.
+    Decide { csv: std::path::PathBuf },
+    /// Undo the merge of the person with this key: it is a person of its own again.
+    Unmerge {
+        person_key: String,
+        #[arg(long)]
+        reason: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum RunsCommand {
     /// One run: status, trigger, timings, counts, error and output files.
     Show { id: i64 },
@@ -427,6 +471,38 @@ pub async fn run(cli: Cli) -> Result<()> {
             // Abandoned runs may still occupy blocking threads; the runtime would wait
             // for them on the way out.
             std::process::exit(0);
+        }
+        Command::Review { action } => {
+            let ws = find()?;
+            let store = ws.open_store().await?;
+            let actor = crate::report::actor();
+            let text = match action {
+                ReviewCommand::List {
+                    all,
+                    decided,
+                    limit,
+                } => {
+                    let filter = match (all, decided) {
+                        (true, _) => ReviewFilter::All,
+                        (_, true) => ReviewFilter::Decided,
+                        _ => ReviewFilter::Pending,
+                    };
+                    crate::review::list(&store, filter, limit).await?
+                }
+                ReviewCommand::Accept { ids, reason } => {
+                    crate::review::decide(&store, &ids, true, &actor, &reason).await?
+                }
+                ReviewCommand::Reject { ids, reason } => {
+                    crate::review::decide(&store, &ids, false, &actor, &reason).await?
+                }
+                ReviewCommand::Decide { csv } => {
+                    crate::review::decide_csv(&store, &csv, &actor).await?
+                }
+                ReviewCommand::Unmerge { person_key, reason } => {
+                    crate::review::unmerge(&store, &person_key, &actor, &reason).await?
+                }
+            };
+            print!("{text}");
         }
         Command::Runs {
             show,

@@ -16,6 +16,7 @@ pub mod link;
 pub mod pipeline;
 pub mod purge;
 pub mod report;
+pub mod review;
 pub mod schedule;
 pub mod schema;
 pub mod store;

@@ -25,7 +25,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-use crate::identity::identify::{IdentifiedBatch, IdentifyError, ReasonCounts, identify};
+use crate::identity::identify::{IdentifiedBatch, IdentifyError, ReasonCounts, identify_with};
 use crate::identity::{RULE_SET_VERSION, Token, Tokenizer};
 use crate::ingest::layout::{self, ColumnKind, Layout};
 use crate::ingest::{self, FileFormat, FileStats, IngestBatch, IngestError, SourceFile};
@@ -108,15 +108,25 @@ fn file_schema(schema: &SourceSchema, format: FileFormat) -> SchemaRef {
 }
 
 fn tokens_array(t: &[Option<Token>], format: FileFormat) -> ArrayRef {
+    bytes_array(
+        t.iter().map(|o| o.as_ref().map(|x| x.as_slice())),
+        32,
+        format,
+    )
+}
+
+/// Fixed-size values as binary (Parquet) or lowercase hex (CSV).
+fn bytes_array<'a>(
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+    size: i32,
+    format: FileFormat,
+) -> ArrayRef {
     match format {
         FileFormat::Parquet => Arc::new(
-            FixedSizeBinaryArray::try_from_sparse_iter_with_size(
-                t.iter().map(|o| o.as_ref().map(|x| x.as_slice())),
-                32,
-            )
-            .expect("tokens are 32 bytes"),
+            FixedSizeBinaryArray::try_from_sparse_iter_with_size(values, size)
+                .expect("values have the column's size"),
         ),
-        FileFormat::Csv => Arc::new(StringArray::from_iter(t.iter().map(|o| o.map(hex::encode)))),
+        FileFormat::Csv => Arc::new(StringArray::from_iter(values.map(|o| o.map(hex::encode)))),
     }
 }
 
@@ -141,6 +151,26 @@ fn tokenized_batch(
                     .clone(),
                 ColumnKind::Token(rule) => tokens_array(&id.tokens[rule.index()], format),
                 ColumnKind::RecordToken => tokens_array(&id.record_token, format),
+                ColumnKind::Encoding(field) => {
+                    let bytes: Vec<Option<Vec<u8>>> = id
+                        .features
+                        .iter()
+                        .map(|f| f.encoding.field_bytes(field))
+                        .collect();
+                    bytes_array(
+                        bytes.iter().map(|b| b.as_deref()),
+                        (field.bits() / 8) as i32,
+                        format,
+                    )
+                }
+                ColumnKind::Block(kind) => {
+                    let keys: Vec<Option<[u8; 8]>> = id
+                        .features
+                        .iter()
+                        .map(|f| f.blocks.get(kind).map(u64::to_le_bytes))
+                        .collect();
+                    bytes_array(keys.iter().map(|k| k.as_ref().map(|k| &k[..])), 8, format)
+                }
                 ColumnKind::BirthYear => Arc::new(Int64Array::from_iter(
                     id.birth_year.iter().map(|y| y.map(i64::from)),
                 )),
@@ -263,12 +293,12 @@ pub fn tokenize(
         for r in &batch.rejects {
             *rejects.entry(r.reason.clone()).or_insert(0) += 1;
         }
-        let id = identify(&batch, schema, Layout::Raw, tokenizer, today).map_err(|source| {
-            TokenizeError::Identify {
+        let id = identify_with(&batch, schema, Layout::Raw, tokenizer, today, true).map_err(
+            |source| TokenizeError::Identify {
                 path: input.path.clone(),
                 source,
-            }
-        })?;
+            },
+        )?;
         reasons.add(&id.reason_counts());
         let out = tokenized_batch(
             schema,

@@ -17,10 +17,12 @@ use crate::ingest::IngestBatch;
 use crate::ingest::layout::{self, Layout};
 use crate::schema::{IdentityRole, SourceSchema};
 
+use super::blocking::{BLOCK_KINDS, BlockKeys};
+use super::bloom::{Encoding, FIELDS};
 use super::ids::TempId;
 use super::ssn::Last4;
-use super::token::{RULE_SET_VERSION, RULES, Token, Tokenizer};
-use super::{RawIdentity, Reason, Sex, normalize_record};
+use super::token::{ACCEPTED_RULE_SET_VERSIONS, RULE_SET_VERSION, RULES, Token, Tokenizer};
+use super::{IdentityFields, RawIdentity, Reason, Sex, normalize_record};
 
 /// Reason code of a carried temporary ID whose check character does not match (or that
 /// is malformed): the ID is not trusted and the row resolves as if it carried none.
@@ -48,6 +50,34 @@ pub struct IdentifiedBatch {
     pub sex: Vec<Option<Sex>>,
     /// Last four SSN digits, for rejects files in the secure zone only.
     pub ssn_last4: Vec<Option<Last4>>,
+    /// What the probabilistic pass compares, one per row; empty unless asked for (see
+    /// [`identify_with`]), because most rows of a source link on their tokens.
+    pub features: Vec<Features>,
+}
+
+/// One record as the probabilistic pass sees it (rule set version 2): the Bloom-filter
+/// encodings of its fields, its blocking keys and its sex.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Features {
+    pub encoding: Encoding,
+    pub blocks: BlockKeys,
+    pub sex: Option<Sex>,
+}
+
+impl Features {
+    /// The features of a record's normalized fields.
+    pub fn of(fields: &IdentityFields, tokenizer: &Tokenizer) -> Features {
+        Features {
+            encoding: tokenizer.encoder().encode(fields),
+            blocks: tokenizer.blocker().keys(fields),
+            sex: fields.sex,
+        }
+    }
+
+    /// Whether the record has anything the probabilistic pass could block on.
+    pub fn is_blockable(&self) -> bool {
+        self.blocks.iter().next().is_some()
+    }
 }
 
 /// How often each reason occurred in a batch (or several, with [`ReasonCounts::add`]).
@@ -125,7 +155,7 @@ pub enum IdentifyError {
         expected: String,
     },
     #[error(
-        "row {row}: the tokens follow rule set version {found}, this xmatch uses version {expected}"
+        "row {row}: the tokens follow rule set version {found}; this xmatch reads versions 1 and {expected}"
     )]
     RuleSetVersion { row: u64, found: i64, expected: u32 },
 }
@@ -142,6 +172,7 @@ struct RowOut {
     zip3: Option<String>,
     sex: Option<Sex>,
     last4: Option<Last4>,
+    features: Option<Features>,
 }
 
 /// Identifies every accepted row of `batch`. `today` bounds dates of birth (the run's
@@ -154,20 +185,64 @@ pub fn identify(
     tokenizer: &Tokenizer,
     today: NaiveDate,
 ) -> Result<IdentifiedBatch, IdentifyError> {
+    identify_with(batch, schema, layout, tokenizer, today, false)
+}
+
+/// [`identify`], with the probabilistic pass's [`Features`] of every row when `features`
+/// is set (the participants, whom every agency record is compared with, and the partner
+/// side's `tokenize`, which must ship them).
+pub fn identify_with(
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    layout: Layout,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+    features: bool,
+) -> Result<IdentifiedBatch, IdentifyError> {
     let n = batch.batch.num_rows();
     let rows: Vec<RowOut> = match layout {
         Layout::Raw => {
-            let cols = RawColumns::new(batch, schema)?;
-            let f = |r: usize| cols.row(r, schema, tokenizer, today);
+            let cols = RawColumns::new(batch, schema, features)?;
+            let f = |r: usize| cols.row(r, schema, tokenizer, today, features);
             run(n, f)
         }
         Layout::Tokenized => {
             let cols = TokColumns::new(batch, schema, tokenizer)?;
-            let f = |r: usize| cols.row(r);
+            let f = |r: usize| cols.row(r, features);
             run(n, f)
         }
     };
-    Ok(columnar(rows))
+    Ok(columnar(rows, features))
+}
+
+/// The [`Features`] of some rows of a batch (those the exact passes left unlinked), in
+/// the order given. Raw rows are normalized again: re-reading a few rows is cheaper than
+/// keeping every row's normalized names until the exact passes have run.
+pub fn features_of(
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    layout: Layout,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+    rows: &[usize],
+) -> Result<Vec<Features>, IdentifyError> {
+    let pick = |f: &(dyn Fn(usize) -> Features + Sync)| -> Vec<Features> {
+        if rows.len() >= PARALLEL_ROWS {
+            rows.par_iter().with_min_len(1024).map(|&r| f(r)).collect()
+        } else {
+            rows.iter().map(|&r| f(r)).collect()
+        }
+    };
+    Ok(match layout {
+        Layout::Raw => {
+            let cols = RawColumns::new(batch, schema, true)?;
+            pick(&|r| Features::of(&cols.fields(r, today).0, tokenizer))
+        }
+        Layout::Tokenized => {
+            let cols = TokColumns::new(batch, schema, tokenizer)?;
+            pick(&|r| cols.features(r))
+        }
+    })
 }
 
 fn run(n: usize, f: impl Fn(usize) -> RowOut + Sync + Send) -> Vec<RowOut> {
@@ -178,7 +253,7 @@ fn run(n: usize, f: impl Fn(usize) -> RowOut + Sync + Send) -> Vec<RowOut> {
     }
 }
 
-fn columnar(rows: Vec<RowOut>) -> IdentifiedBatch {
+fn columnar(rows: Vec<RowOut>, features: bool) -> IdentifiedBatch {
     let n = rows.len();
     let mut out = IdentifiedBatch {
         tokens: std::array::from_fn(|_| Vec::with_capacity(n)),
@@ -190,6 +265,7 @@ fn columnar(rows: Vec<RowOut>) -> IdentifiedBatch {
         zip3: Vec::with_capacity(n),
         sex: Vec::with_capacity(n),
         ssn_last4: Vec::with_capacity(n),
+        features: Vec::with_capacity(if features { n } else { 0 }),
     };
     for r in rows {
         for (col, t) in out.tokens.iter_mut().zip(r.tokens) {
@@ -203,6 +279,9 @@ fn columnar(rows: Vec<RowOut>) -> IdentifiedBatch {
         out.zip3.push(r.zip3);
         out.sex.push(r.sex);
         out.ssn_last4.push(r.last4);
+        if let Some(f) = r.features {
+            out.features.push(f);
+        }
     }
     out
 }
@@ -238,7 +317,13 @@ struct RawColumns<'a> {
 }
 
 impl<'a> RawColumns<'a> {
-    fn new(batch: &'a IngestBatch, schema: &SourceSchema) -> Result<RawColumns<'a>, IdentifyError> {
+    /// `all_names`: read the name columns even where no token rule can use them (the
+    /// probabilistic pass compares names on their own).
+    fn new(
+        batch: &'a IngestBatch,
+        schema: &SourceSchema,
+        all_names: bool,
+    ) -> Result<RawColumns<'a>, IdentifyError> {
         let col = |role| -> Result<Option<&'a StringArray>, IdentifyError> {
             let Some(c) = schema.identity_column(role) else {
                 return Ok(None);
@@ -267,7 +352,13 @@ impl<'a> RawColumns<'a> {
             let f = r.fields();
             f.iter().any(|x| x.contains("first") || *x == "last") && f.iter().all(|x| has(x))
         });
-        let names = |role| if names_usable { col(role) } else { Ok(None) };
+        let names = |role| {
+            if names_usable || all_names {
+                col(role)
+            } else {
+                Ok(None)
+            }
+        };
         Ok(RawColumns {
             ssn: col(IdentityRole::Ssn)?,
             first: names(IdentityRole::FirstName)?,
@@ -280,19 +371,37 @@ impl<'a> RawColumns<'a> {
         })
     }
 
-    fn row(&self, r: usize, schema: &SourceSchema, tok: &Tokenizer, today: NaiveDate) -> RowOut {
-        // A column the source has but this row leaves empty is `Some("")`, which the
-        // normalizers report as `*_missing`; a column the source lacks is `None`.
-        let get =
-            |a: Option<&'a StringArray>| a.map(|a| if a.is_valid(r) { a.value(r) } else { "" });
-        let raw = RawIdentity {
-            ssn: get(self.ssn),
-            first: get(self.first),
-            last: get(self.last),
-            dob: get(self.dob),
-            sex: get(self.sex),
-            zip: get(self.zip),
-        };
+    /// A column the source has but this row leaves empty is `Some("")`, which the
+    /// normalizers report as `*_missing`; a column the source lacks is `None`.
+    fn get(a: Option<&'a StringArray>, r: usize) -> Option<&'a str> {
+        a.map(|a| if a.is_valid(r) { a.value(r) } else { "" })
+    }
+
+    fn raw(&self, r: usize) -> RawIdentity<'a> {
+        RawIdentity {
+            ssn: Self::get(self.ssn, r),
+            first: Self::get(self.first, r),
+            last: Self::get(self.last, r),
+            dob: Self::get(self.dob, r),
+            sex: Self::get(self.sex, r),
+            zip: Self::get(self.zip, r),
+        }
+    }
+
+    fn fields(&self, r: usize, today: NaiveDate) -> (IdentityFields, Vec<Reason>) {
+        normalize_record(self.raw(r), today)
+    }
+
+    fn row(
+        &self,
+        r: usize,
+        schema: &SourceSchema,
+        tok: &Tokenizer,
+        today: NaiveDate,
+        features: bool,
+    ) -> RowOut {
+        let get = |a: Option<&'a StringArray>| Self::get(a, r);
+        let raw = self.raw(r);
         let (fields, reasons) = normalize_record(raw, today);
         let set = tok.tokens(&fields);
         let (temp, temp_invalid) = match get(self.temp).map(str::trim) {
@@ -319,6 +428,7 @@ impl<'a> RawColumns<'a> {
             zip3: fields.zip.as_ref().map(|z| z.zip3_str().to_string()),
             sex: fields.sex,
             last4,
+            features: features.then(|| Features::of(&fields, tok)),
         }
     }
 }
@@ -326,6 +436,8 @@ impl<'a> RawColumns<'a> {
 /// The token columns of a tokenized batch.
 struct TokColumns<'a> {
     tokens: [Option<&'a FixedSizeBinaryArray>; RULES.len()],
+    encodings: [Option<&'a FixedSizeBinaryArray>; FIELDS.len()],
+    blocks: [Option<&'a FixedSizeBinaryArray>; BLOCK_KINDS.len()],
     record: Option<&'a FixedSizeBinaryArray>,
     birth_year: Option<&'a Int64Array>,
     zip3: Option<&'a StringArray>,
@@ -344,15 +456,18 @@ impl<'a> TokColumns<'a> {
             found: found.to_string(),
             expected: expected.to_string(),
         };
-        let bin = |name: &str| -> Result<Option<&'a FixedSizeBinaryArray>, IdentifyError> {
+        let sized = |name: &str,
+                     n: i32|
+         -> Result<Option<&'a FixedSizeBinaryArray>, IdentifyError> {
             match batch.batch.column_by_name(name) {
                 None => Ok(None),
                 Some(a) => match a.data_type() {
-                    DataType::FixedSizeBinary(32) => Ok(Some(a.as_fixed_size_binary())),
-                    dt => Err(wrong(name, dt, DataType::FixedSizeBinary(32))),
+                    DataType::FixedSizeBinary(m) if *m == n => Ok(Some(a.as_fixed_size_binary())),
+                    dt => Err(wrong(name, dt, DataType::FixedSizeBinary(n))),
                 },
             }
         };
+        let bin = |name: &str| sized(name, 32);
         let int = |name: &str| -> Result<Option<&'a Int64Array>, IdentifyError> {
             match batch.batch.column_by_name(name) {
                 None => Ok(None),
@@ -391,7 +506,7 @@ impl<'a> TokColumns<'a> {
             } else {
                 -1
             };
-            if v != RULE_SET_VERSION as i64 {
+            if !ACCEPTED_RULE_SET_VERSIONS.contains(&v) {
                 return Err(IdentifyError::RuleSetVersion {
                     row,
                     found: v,
@@ -403,8 +518,19 @@ impl<'a> TokColumns<'a> {
         for rule in RULES {
             tokens[rule.index()] = bin(&layout::token_column(rule))?;
         }
+        let mut encodings = [None; FIELDS.len()];
+        for field in FIELDS {
+            encodings[field.index()] =
+                sized(&layout::encoding_column(field), (field.bits() / 8) as i32)?;
+        }
+        let mut blocks = [None; BLOCK_KINDS.len()];
+        for kind in BLOCK_KINDS {
+            blocks[kind.index()] = sized(&layout::block_column(kind), 8)?;
+        }
         Ok(TokColumns {
             tokens,
+            encodings,
+            blocks,
             record: bin(layout::TOK_RECORD)?,
             birth_year: int(layout::BIRTH_YEAR)?,
             zip3: string_column(batch, schema, layout::ZIP3)?,
@@ -412,7 +538,31 @@ impl<'a> TokColumns<'a> {
         })
     }
 
-    fn row(&self, r: usize) -> RowOut {
+    /// What the partner's `tokenize` computed for the probabilistic pass; a version 1
+    /// file has none of it, so its rows can link on their tokens only.
+    fn features(&self, r: usize) -> Features {
+        let mut out = Features::default();
+        for field in FIELDS {
+            if let Some(a) = self.encodings[field.index()].filter(|a| a.is_valid(r)) {
+                out.encoding
+                    .set_field_bytes(field, a.value(r))
+                    .expect("the column's width is the field's");
+            }
+        }
+        for kind in BLOCK_KINDS {
+            if let Some(a) = self.blocks[kind.index()].filter(|a| a.is_valid(r)) {
+                let b: [u8; 8] = a.value(r).try_into().expect("8-byte column");
+                out.blocks.keys[kind.index()] = Some(u64::from_le_bytes(b));
+            }
+        }
+        out.sex = self
+            .sex
+            .filter(|a| a.is_valid(r))
+            .and_then(|a| super::demo::sex(a.value(r)));
+        out
+    }
+
+    fn row(&self, r: usize, features: bool) -> RowOut {
         let tok = |a: Option<&FixedSizeBinaryArray>| -> Option<Token> {
             let a = a?;
             a.is_valid(r).then(|| a.value(r).try_into().ok()).flatten()
@@ -429,6 +579,7 @@ impl<'a> TokColumns<'a> {
                 .and_then(|a| i32::try_from(a.value(r)).ok()),
             zip3: s(self.zip3, r).map(str::to_string),
             sex: s(self.sex, r).and_then(super::demo::sex),
+            features: features.then(|| self.features(r)),
             ..RowOut::default()
         }
     }

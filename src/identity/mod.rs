@@ -20,6 +20,8 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
+pub mod blocking;
+pub mod bloom;
 pub mod demo;
 pub mod dob;
 pub mod identify;

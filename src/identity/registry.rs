@@ -83,6 +83,8 @@ pub struct Registry {
     keys: HashSet<PersonKey>,
     /// Review pairs already queued, so a rerun does not report them as new.
     known_reviews: HashSet<(String, PersonId, PersonId)>,
+    /// Pairs (smaller id first) a person unmerged: never merged again.
+    merge_blocks: HashSet<(PersonId, PersonId)>,
     next_id: PersonId,
 }
 
@@ -264,6 +266,16 @@ impl Registry {
         self
     }
 
+    /// Adds the pairs of persons an unmerge said are two people.
+    pub fn with_merge_blocks(
+        mut self,
+        pairs: impl IntoIterator<Item = (PersonId, PersonId)>,
+    ) -> Registry {
+        self.merge_blocks
+            .extend(pairs.into_iter().map(|(a, b)| (a.min(b), a.max(b))));
+        self
+    }
+
     /// Persons known, merged ones included.
     pub fn len(&self) -> usize {
         self.persons.iter().filter(|p| p.is_some()).count()
@@ -397,7 +409,11 @@ impl Registry {
         changes: &mut Changes,
     ) {
         let (from, into) = (self.survivor(from), self.survivor(into));
-        if from == into {
+        if from == into
+            || self
+                .merge_blocks
+                .contains(&(from.min(into), from.max(into)))
+        {
             return;
         }
         if let Some(Some(p)) = usize::try_from(from)

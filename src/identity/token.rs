@@ -39,15 +39,28 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+use super::blocking::Blocker;
+use super::bloom::Encoder;
 use super::{IdentityFields, dob};
 
-/// Version of the rule set and byte encoding. Bump it (and the `v1` in the labels)
-/// whenever a rule, field order, field encoding or normalization changes, because
-/// tokens from different versions must never be compared.
-pub const RULE_SET_VERSION: u32 = 1;
+/// Version of the rule set and byte encoding. Bump it whenever a rule, field order, field
+/// encoding or normalization changes, because tokens from different versions must never
+/// be compared. Version 2 added the Bloom-filter encodings and blocking keys
+/// ([`super::bloom`], [`super::blocking`], labels `xmatch/v2/…`) and left every version 1
+/// token byte for byte as it was (labels `xmatch/v1/…`), so registries and partner files
+/// of version 1 stay valid; a version 1 partner file links on its tokens only.
+pub const RULE_SET_VERSION: u32 = 2;
+
+/// The version in the exact tokens' labels (`xmatch/v1/ssn`): unchanged since version 1.
+pub const TOKEN_LABEL_VERSION: u32 = 1;
+
+/// Rule set versions a tokenized file may carry.
+pub const ACCEPTED_RULE_SET_VERSIONS: [i64; 2] = [1, 2];
 
 /// A 32-byte HMAC-SHA256 token.
 pub type Token = [u8; 32];
@@ -198,6 +211,8 @@ pub struct Tokenizer {
     states: [HmacSha256; RULES.len()],
     /// Keyed, nothing absorbed: the start of record-id and employer tokens.
     base: HmacSha256,
+    /// The similarity encodings and blocking keys under the same key (rule set v2).
+    linkage: Arc<(Encoder, Blocker)>,
 }
 
 impl fmt::Debug for Tokenizer {
@@ -229,7 +244,18 @@ impl Tokenizer {
             states,
             base: <HmacSha256 as Mac>::new_from_slice(key)
                 .expect("HMAC accepts keys of any length"),
+            linkage: Arc::new((Encoder::new(key), Blocker::new(key))),
         }
+    }
+
+    /// The Bloom-filter encoder under this key (see [`super::bloom`]).
+    pub fn encoder(&self) -> &Encoder {
+        &self.linkage.0
+    }
+
+    /// The blocking-key maker under this key (see [`super::blocking`]).
+    pub fn blocker(&self) -> &Blocker {
+        &self.linkage.1
     }
 
     /// Keyed token of a record identifier of `source` (a case number, a claim id):
@@ -476,7 +502,7 @@ mod tests {
             assert_eq!(Rule::from_name(r.name()), Some(r));
             assert_eq!(
                 r.label(),
-                format!("xmatch/v{RULE_SET_VERSION}/{}", r.name())
+                format!("xmatch/v{TOKEN_LABEL_VERSION}/{}", r.name())
             );
         }
         let dbg = format!("{:?}", Tokenizer::new(&key(), "a"));

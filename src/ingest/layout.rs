@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
+use crate::identity::blocking::{BLOCK_KINDS, BlockKind};
+use crate::identity::bloom::{FIELDS, Field as EncodedField};
 use crate::identity::{RULES, Rule};
 use crate::schema::{ColumnType, IdentityRole, PiiClass, SourceSchema};
 
@@ -38,6 +40,16 @@ pub fn token_column(rule: Rule) -> String {
     format!("tok_{}", rule.name())
 }
 
+/// The Bloom-filter encoding column of a field, e.g. `enc_last`.
+pub fn encoding_column(field: EncodedField) -> String {
+    format!("enc_{}", field.name())
+}
+
+/// The blocking-key column of a kind, e.g. `blk_ssn_head`.
+pub fn block_column(kind: BlockKind) -> String {
+    format!("blk_{}", kind.name())
+}
+
 /// What a layout column holds, which decides how its values are checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColumnKind {
@@ -45,6 +57,10 @@ pub enum ColumnKind {
     Schema(usize),
     /// A 32-byte keyed token of a rule.
     Token(Rule),
+    /// The Bloom-filter encoding of one field (rule set version 2).
+    Encoding(EncodedField),
+    /// An 8-byte keyed blocking key (rule set version 2).
+    Block(BlockKind),
     /// The keyed token of the source's record id.
     RecordToken,
     /// Year of birth (integer).
@@ -91,6 +107,37 @@ pub fn token_rules(schema: &SourceSchema) -> Vec<Rule> {
         .collect()
 }
 
+/// The fields a schema's identity columns can encode.
+pub fn encoded_fields(schema: &SourceSchema) -> Vec<EncodedField> {
+    let has = |role| schema.identity_column(role).is_some();
+    FIELDS
+        .into_iter()
+        .filter(|f| match f {
+            EncodedField::First => has(IdentityRole::FirstName),
+            EncodedField::Last => has(IdentityRole::LastName),
+            EncodedField::Dob => has(IdentityRole::Dob),
+            EncodedField::Ssn => has(IdentityRole::Ssn),
+            EncodedField::Zip => has(IdentityRole::Zip),
+        })
+        .collect()
+}
+
+/// The blocking keys a schema's identity columns can make.
+pub fn block_kinds(schema: &SourceSchema) -> Vec<BlockKind> {
+    let has = |role| schema.identity_column(role).is_some();
+    let names = has(IdentityRole::FirstName) && has(IdentityRole::LastName);
+    BLOCK_KINDS
+        .into_iter()
+        .filter(|k| match k {
+            BlockKind::SsnHead | BlockKind::SsnTail => has(IdentityRole::Ssn) && names,
+            BlockKind::SsnGap => has(IdentityRole::Ssn),
+            BlockKind::DobInitials => has(IdentityRole::Dob) && names,
+            BlockKind::SoundexLastYear => has(IdentityRole::Dob) && has(IdentityRole::LastName),
+            BlockKind::SoundexNamesZip3 => names && has(IdentityRole::Zip),
+        })
+        .collect()
+}
+
 /// Whether a schema column is carried unchanged into the tokenized layout.
 pub fn kept_in_tokenized(c: &crate::schema::Column) -> bool {
     c.identity.is_none() && c.pii != PiiClass::Direct
@@ -129,6 +176,22 @@ pub fn columns(schema: &SourceSchema, layout: Layout) -> Vec<LayoutColumn> {
                     token_column(rule),
                     ColumnKind::Token(rule),
                     DataType::FixedSizeBinary(32),
+                    false,
+                ));
+            }
+            for field in encoded_fields(schema) {
+                out.push(extra(
+                    encoding_column(field),
+                    ColumnKind::Encoding(field),
+                    DataType::FixedSizeBinary((field.bits() / 8) as i32),
+                    false,
+                ));
+            }
+            for kind in block_kinds(schema) {
+                out.push(extra(
+                    block_column(kind),
+                    ColumnKind::Block(kind),
+                    DataType::FixedSizeBinary(8),
                     false,
                 ));
             }

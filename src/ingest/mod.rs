@@ -384,8 +384,9 @@ impl Builder {
             (Builder::Flag(b), _) => b.append_null(),
             (Builder::Dec(b), Parsed::Dec(v)) => b.append_value(*v),
             (Builder::Dec(b), _) => b.append_null(),
-            (Builder::Tok(b), Parsed::Tok(t)) => {
-                b.append_value(t).expect("a token is 32 bytes");
+            (Builder::Tok(b), Parsed::Bin(n, t)) => {
+                b.append_value(&t[..*n as usize])
+                    .expect("the checked length is the column's");
             }
             (Builder::Tok(b), _) => b.append_null(),
         }

@@ -73,13 +73,11 @@ fn conversion(col: &LayoutColumn, identity: bool, found: &DataType) -> Option<Co
             t if is_int(t) => Some(Conv::Dec),
             _ => None,
         },
-        DataType::FixedSizeBinary(32) => matches!(
-            found,
-            DataType::FixedSizeBinary(32)
-                | DataType::Binary
-                | DataType::LargeBinary
-                | DataType::BinaryView
-        )
+        DataType::FixedSizeBinary(n) => (matches!(found, DataType::FixedSizeBinary(m) if m == n)
+            || matches!(
+                found,
+                DataType::Binary | DataType::LargeBinary | DataType::BinaryView
+            ))
         .then_some(Conv::Bin),
         _ => None,
     }

@@ -16,7 +16,8 @@ pub(crate) enum Check {
     Int,
     Flag,
     Decimal,
-    Token,
+    /// A fixed number of bytes: a token, an encoding or a blocking key (hex in CSV).
+    Bytes(usize),
     BirthYear,
     Zip3,
     Sex,
@@ -44,7 +45,9 @@ impl Check {
                     ColumnType::Decimal => Check::Decimal,
                 }
             }
-            ColumnKind::Token(_) | ColumnKind::RecordToken => Check::Token,
+            ColumnKind::Token(_) | ColumnKind::RecordToken => Check::Bytes(32),
+            ColumnKind::Encoding(f) => Check::Bytes(f.bits() / 8),
+            ColumnKind::Block(_) => Check::Bytes(8),
             ColumnKind::BirthYear => Check::BirthYear,
             ColumnKind::Zip3 => Check::Zip3,
             ColumnKind::Sex => Check::Sex,
@@ -64,7 +67,9 @@ impl Check {
             Check::Int => "bad_int",
             Check::Flag => "bad_flag",
             Check::Decimal => "bad_decimal",
-            Check::Token => "bad_token",
+            Check::Bytes(32) => "bad_token",
+            Check::Bytes(8) => "bad_blocking_key",
+            Check::Bytes(_) => "bad_encoding",
             Check::BirthYear => "bad_birth_year",
             Check::Zip3 => "bad_zip3",
             Check::Sex => "bad_sex",
@@ -82,7 +87,19 @@ pub(crate) enum Parsed {
     Flag(i8),
     /// Cents (scale 2).
     Dec(i128),
-    Tok([u8; 32]),
+    /// `len` bytes at the start of the buffer (at most [`MAX_BYTES`]).
+    Bin(u8, [u8; MAX_BYTES]),
+}
+
+/// The longest binary value a layout holds: a 512-bit name encoding.
+pub(crate) const MAX_BYTES: usize = 64;
+
+impl Parsed {
+    fn bin(b: &[u8]) -> Parsed {
+        let mut buf = [0u8; MAX_BYTES];
+        buf[..b.len()].copy_from_slice(b);
+        Parsed::Bin(b.len() as u8, buf)
+    }
 }
 
 /// A value as a file holds it, before checking.
@@ -311,10 +328,10 @@ pub(crate) fn parse_text(
         Check::Int => s.parse::<i64>().map(Parsed::Int).map_err(|_| bad),
         Check::Flag => parse_flag(s).map(Parsed::Flag).ok_or(bad),
         Check::Decimal => parse_decimal(s).map(Parsed::Dec).ok_or(bad),
-        Check::Token => {
-            let mut t = [0u8; 32];
-            hex::decode_to_slice(s, &mut t).map_err(|_| bad)?;
-            Ok(Parsed::Tok(t))
+        Check::Bytes(n) => {
+            let mut t = [0u8; MAX_BYTES];
+            hex::decode_to_slice(s, t.get_mut(..*n).ok_or(bad)?).map_err(|_| bad)?;
+            Ok(Parsed::Bin(*n as u8, t))
         }
         Check::BirthYear => match s.parse::<i64>() {
             Ok(y) if (MIN_YEAR as i64..=MAX_YEAR as i64).contains(&y) => Ok(Parsed::Int(y)),
@@ -372,7 +389,7 @@ pub(crate) fn parse_cell(
         (Cell::Dec(v), Check::Decimal) => {
             (v.abs() <= MAX_CENTS).then_some(Parsed::Dec(v)).ok_or(bad)
         }
-        (Cell::Bin(b), Check::Token) => <[u8; 32]>::try_from(b).map(Parsed::Tok).map_err(|_| bad),
+        (Cell::Bin(b), Check::Bytes(n)) if b.len() == *n && *n <= MAX_BYTES => Ok(Parsed::bin(b)),
         // The reader only hands a typed cell to a column that accepts the type.
         _ => Err(bad),
     }
@@ -437,7 +454,7 @@ impl RowHash {
                 self.word(*v as u64 ^ (4 << 60));
                 self.word((*v >> 64) as u64);
             }
-            Parsed::Tok(t) => self.bytes(t),
+            Parsed::Bin(n, t) => self.bytes(&t[..*n as usize]),
         }
     }
 

@@ -13,6 +13,7 @@
 //! floors in the tests are stated with that in mind.
 
 pub mod evidence;
+pub mod prob;
 pub mod wages;
 
 use crate::identity::registry::{Holder, PersonFlags, PersonId, Registry};
@@ -82,20 +83,44 @@ pub enum LinkOutcome {
     Unlinked,
 }
 
-/// Per-source counts: rows, links per pass, ambiguous, unlinked.
+/// The pass name of a record linked by the probabilistic pass.
+pub const PROBABILISTIC: &str = "probabilistic";
+/// The pass name of a record linked because a person accepted the link in review.
+pub const REVIEW_ACCEPTED: &str = "review_accepted";
+
+/// Per-source counts: rows, links per pass, ambiguous, unlinked, and of the unlinked
+/// those waiting in review.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct LinkStats {
     pub rows: u64,
     pub linked_by_pass: Vec<(String, u64)>,
     pub ambiguous: u64,
     pub unlinked: u64,
+    /// Unlinked or ambiguous records whose best candidate is in the review band.
+    #[serde(default)]
+    pub review: u64,
 }
 
 impl LinkStats {
-    pub fn new(passes: &[Rule]) -> LinkStats {
+    /// `probabilistic`: the pipeline runs the probabilistic pass, whose links (and
+    /// accepted review decisions) are counted as passes of their own.
+    pub fn new(passes: &[Rule], probabilistic: bool) -> LinkStats {
+        let mut names: Vec<String> = passes.iter().map(|r| r.name().to_string()).collect();
+        if probabilistic {
+            names.push(REVIEW_ACCEPTED.into());
+            names.push(PROBABILISTIC.into());
+        }
         LinkStats {
-            linked_by_pass: passes.iter().map(|r| (r.name().to_string(), 0)).collect(),
+            linked_by_pass: names.into_iter().map(|p| (p, 0)).collect(),
             ..Default::default()
+        }
+    }
+
+    /// Counts a record linked by a pass other than a token rule (see [`LinkStats::new`]).
+    pub fn count_linked_by(&mut self, pass: &str) {
+        self.rows += 1;
+        if let Some(p) = self.linked_by_pass.iter_mut().find(|(n, _)| n == pass) {
+            p.1 += 1;
         }
     }
 

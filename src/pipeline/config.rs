@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use crate::identity::token::Rule;
 use crate::link::evidence::Window;
+use crate::link::prob::ProbConfig;
 use crate::schedule::cron::CronSchedule;
 use crate::schema::{Catalog, SourceKind};
 
@@ -139,15 +140,24 @@ pub enum FileFormatName {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MatchConfig {
+    #[serde(default = "default_passes")]
     pub passes: Vec<String>,
+    /// The probabilistic pass after the exact ones (`[match.probabilistic]`).
+    #[serde(default)]
+    pub probabilistic: ProbConfig,
+}
+
+fn default_passes() -> Vec<String> {
+    ["ssn", "name_dob", "name_dob_zip3", "name_init_sex_dob"]
+        .map(String::from)
+        .to_vec()
 }
 
 impl Default for MatchConfig {
     fn default() -> Self {
         MatchConfig {
-            passes: ["ssn", "name_dob", "name_dob_zip3", "name_init_sex_dob"]
-                .map(String::from)
-                .to_vec(),
+            passes: default_passes(),
+            probabilistic: ProbConfig::default(),
         }
     }
 }
@@ -277,6 +287,9 @@ impl Pipeline {
                 .map_err(|e| self.field_err("notify.webhook", e))?;
         }
         self.passes()?;
+        if let Some((field, problem)) = self.matching.probabilistic.problem() {
+            return Err(self.field_err(format!("match.probabilistic.{field}"), problem));
+        }
         if !(0.0..=1.0).contains(&self.guard.max_row_drop) {
             return Err(self.field_err("guard.max_row_drop", "is a share between 0 and 1"));
         }

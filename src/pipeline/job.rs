@@ -18,7 +18,7 @@ use crate::workspace::Workspace;
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum JobOutcome {
-    Crossmatch(RunSummary),
+    Crossmatch(Box<RunSummary>),
     QuarterlyReport(QuarterlySummary),
     RetentionPurge(PurgeReport),
 }
@@ -64,7 +64,9 @@ pub async fn execute(
     opts: &RunOptions,
 ) -> Result<JobOutcome, RunError> {
     match pipeline.kind {
-        JobKind::Crossmatch => run(ws, pipeline, opts).await.map(JobOutcome::Crossmatch),
+        JobKind::Crossmatch => run(ws, pipeline, opts)
+            .await
+            .map(|s| JobOutcome::Crossmatch(Box::new(s))),
         JobKind::QuarterlyReport => with_run(ws, pipeline, opts, |cx| {
             let publish = PublishOptions {
                 program_year: None,

@@ -2,6 +2,7 @@ pub mod config;
 pub mod demo;
 pub mod job;
 pub mod lease;
+mod linkage;
 mod outputs;
 pub mod progress;
 pub mod run;

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Builder, Int32Array, Int64Array,
-    RecordBatch, StringArray, UInt64Array,
+    ArrayRef, AsArray, BooleanArray, Date32Array, Decimal128Builder, Float64Array, Int32Array,
+    Int64Array, RecordBatch, StringArray, UInt64Array,
 };
 use arrow::datatypes::{Field, Schema};
 use chrono::NaiveDate;
@@ -91,6 +91,8 @@ pub(super) struct MatchRows {
     pub row: Vec<u64>,
     pub person: Vec<PersonId>,
     pub pass: Vec<&'static str>,
+    /// The match weight of a probabilistic link (`None` for the exact passes).
+    pub score: Vec<Option<f64>>,
 }
 
 /// The name of the internal person-id column the lake turns into a file's person set and
@@ -497,6 +499,58 @@ pub(super) fn quality(
     Ok(())
 }
 
+/// `linkage_quality`: the probabilistic pass's self-report, one row per source: band
+/// sizes and, from the run's Fellegi–Sunter model, the expected precision and recall of
+/// what it linked. Counts and model figures only, nothing about a person.
+pub(super) fn linkage_quality(
+    snapshot: &Snapshot,
+    run_id: i64,
+    reports: &[(String, crate::link::prob::PassReport, u64)],
+) -> Result<(), RunError> {
+    let n = |f: &dyn Fn(&crate::link::prob::PassReport) -> u64| -> ArrayRef {
+        Arc::new(
+            reports
+                .iter()
+                .map(|(_, r, _)| f(r))
+                .collect::<UInt64Array>(),
+        )
+    };
+    let x = |f: &dyn Fn(&crate::link::prob::PassReport) -> f64| -> ArrayRef {
+        Arc::new(
+            reports
+                .iter()
+                .map(|(_, r, _)| f(r))
+                .collect::<Float64Array>(),
+        )
+    };
+    let (batch, meta) = Table::new("linkage_quality")
+        .plain(
+            "run_id",
+            Arc::new(reports.iter().map(|_| run_id).collect::<Int64Array>()),
+        )
+        .plain(
+            "source",
+            strings(reports.iter().map(|(s, _, _)| Some(s.as_str()))),
+        )
+        .plain("records", n(&|r| r.records))
+        .plain("records_with_candidates", n(&|r| r.records_with_candidates))
+        .plain("candidate_pairs", n(&|r| r.candidate_pairs))
+        .plain("linked", n(&|r| r.linked))
+        .plain("review", n(&|r| r.review))
+        .plain("non_link", n(&|r| r.non_link))
+        .plain("ambiguous", n(&|r| r.ambiguous))
+        .plain(
+            "review_accepted",
+            Arc::new(reports.iter().map(|(_, _, a)| *a).collect::<UInt64Array>()),
+        )
+        .plain("estimated_precision", x(&|r| r.estimated_precision))
+        .plain("estimated_recall", x(&|r| r.estimated_recall))
+        .plain("lambda", x(&|r| r.model.as_ref().map_or(0.0, |m| m.lambda)))
+        .build()?;
+    snapshot.write_deid("linkage_quality", None, [batch], &meta)?;
+    Ok(())
+}
+
 /// What the secure zone receives from a run.
 pub(super) struct SecureInputs<'a> {
     pub record_ids: &'a [Option<String>],
@@ -579,6 +633,10 @@ pub(super) fn secure<'k>(
             .plain("row", Arc::new(UInt64Array::from(m.row.clone())))
             .person_key(strings(keys.iter().map(|k| Some(*k))))
             .plain("match_pass", strings(m.pass.iter().map(|p| Some(*p))))
+            .plain(
+                "match_score",
+                Arc::new(m.score.iter().copied().collect::<Float64Array>()),
+            )
             .person_ids(m.person.iter().copied())
             .build()?;
         snapshot.write_secure(

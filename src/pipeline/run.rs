@@ -28,21 +28,26 @@ use tracing::info;
 
 use super::config::{FileFormatName, Pipeline, SourceConfig};
 use super::lease;
+use super::linkage::{Decisions, SourceLinkage};
 use super::outputs::{self, EvidenceRows, MatchRows, Period};
 use super::progress::Progress;
 use super::summary::{EvidenceSummary, OutputSummary, RunSummary, SourceSummary, peak_rss_bytes};
 use crate::deid::{self, from_date32, program_year};
-use crate::identity::identify::{IdentifiedBatch, identify};
+use crate::identity::identify::{
+    Features, IdentifiedBatch, IdentifyError, features_of, identify_with,
+};
 use crate::identity::registry::{Changes, PersonId, Registry, RowIdentity};
+use crate::identity::ssn::Last4;
 use crate::identity::token::{RULES, Rule, Token, Tokenizer};
 use crate::ingest::{self, FileFormat, IngestBatch, Layout, Reject, SourceFile};
 use crate::lake::{self, Snapshot, Zone};
-use crate::link::evidence::{EvidenceFacts, Statuses, judge};
+use crate::link::evidence::{EvidenceFacts, Statuses, Window, judge};
+use crate::link::prob::{PassReport, PersonSide, ProbConfig};
 use crate::link::wages::{Employers, Outcomes, Quarter, WageIndex, WageRow};
-use crate::link::{LinkOutcome, LinkStats, PersonIndex};
+use crate::link::{LinkOutcome, LinkStats, PersonIndex, REVIEW_ACCEPTED};
 use crate::purge::Policy;
 use crate::schema::{Catalog, IdentityRole, ProgramSource, SourceKind, SourceSchema};
-use crate::store::{Lease, LeaseOutcome, NewRun, SourceFileRow, Store};
+use crate::store::{Lease, LeaseOutcome, NewLinkReview, NewRun, SourceFileRow, Store};
 use crate::workspace::{Key, Workspace};
 
 /// Rows per batch read from a source file.
@@ -380,6 +385,17 @@ struct Runner<'a> {
     source_files: Vec<SourceFileRow>,
     matches: Vec<(String, MatchRows)>,
     progress: Progress,
+    /// `[match.probabilistic]`.
+    prob: ProbConfig,
+    /// The file being read, for review items' `file:row`.
+    current_file: String,
+    /// Probable links this run sends to review.
+    reviews: Vec<NewLinkReview>,
+    /// Each source's probabilistic-pass report, and its records linked by an accepted
+    /// review decision.
+    linkage: Vec<(String, PassReport, u64)>,
+    /// The last four SSN digits each participant person has on file (for reviewers).
+    person_last4: HashMap<PersonId, Last4>,
 }
 
 impl<'a> Runner<'a> {
@@ -405,6 +421,11 @@ impl<'a> Runner<'a> {
             source_files: Vec::new(),
             matches: Vec::new(),
             progress: Progress::new(cx.opts.progress),
+            prob: cx.pipeline.matching.probabilistic,
+            current_file: String::new(),
+            reviews: Vec::new(),
+            linkage: Vec::new(),
+            person_last4: HashMap::new(),
         })
     }
 
@@ -430,13 +451,17 @@ impl<'a> Runner<'a> {
         // needs the other until resolution, and loading is mostly one core's work.
         let loader = {
             let (store, handle) = (self.store.clone(), self.handle.clone());
-            std::thread::spawn(move || -> Result<Registry, RunError> {
-                let rows = handle.block_on(store.load_registry())?;
-                Ok(
-                    Registry::from_rows(rows.persons, rows.tokens, rows.temp_ids)?
-                        .with_reviews(rows.reviews),
-                )
-            })
+            std::thread::spawn(
+                move || -> Result<(Registry, Vec<crate::store::LinkDecisionRow>), RunError> {
+                    let rows = handle.block_on(store.load_registry())?;
+                    let blocks = handle.block_on(store.merge_blocks())?;
+                    let decisions = handle.block_on(store.link_decisions())?;
+                    let registry = Registry::from_rows(rows.persons, rows.tokens, rows.temp_ids)?
+                        .with_reviews(rows.reviews)
+                        .with_merge_blocks(blocks);
+                    Ok((registry, decisions))
+                },
+            )
         };
 
         // Participants: read, identify, resolve.
@@ -444,7 +469,7 @@ impl<'a> Runner<'a> {
         self.summary.stage("read participants", t.elapsed());
 
         let t = Instant::now();
-        let mut registry = loader
+        let (mut registry, decision_rows) = loader
             .join()
             .map_err(|_| RunError::Join("the registry loader panicked".into()))??;
         self.summary.stage("load registry (rest)", t.elapsed());
@@ -557,6 +582,32 @@ impl<'a> Runner<'a> {
         all_rejects.extend(dup_rejects);
         let periods = self.periods(&batch, &persons, &schema.name)?;
 
+        // The probabilistic pass's side: every participant row's encodings, indexed by
+        // blocking key; rows withheld past retention too, since the exact passes link to
+        // their persons as well and a purge must not change what links. The features move
+        // out of the identities (a million rows hold about 270 MB of them) and the index
+        // is dropped once every source is linked.
+        let features = std::mem::take(&mut idents.features);
+        for ((last4, k), p) in idents
+            .ssn_last4
+            .iter()
+            .zip(&keep)
+            .zip(&resolution.person_of_row)
+        {
+            if let (Some(l), true) = (last4, k) {
+                self.person_last4.entry(registry.survivor(*p)).or_insert(*l);
+            }
+        }
+        let side = self.prob.enabled.then(|| {
+            let rows: Vec<(PersonId, Features)> = features
+                .into_iter()
+                .zip(&resolution.person_of_row)
+                .map(|(f, p)| (registry.survivor(*p), f))
+                .collect();
+            PersonSide::build(rows, &self.prob)
+        });
+        let decisions = Decisions::new(decision_rows, &registry);
+
         // Link the other sources.
         let index = PersonIndex::build(&registry);
         let mut by_person: HashMap<PersonId, Vec<usize>> = HashMap::new();
@@ -580,6 +631,7 @@ impl<'a> Runner<'a> {
                         &cfg,
                         &schema,
                         &index,
+                        (side.as_ref(), &decisions),
                         &periods,
                         &by_person,
                         &mut evidence,
@@ -591,6 +643,7 @@ impl<'a> Runner<'a> {
                         &cfg,
                         &schema,
                         &index,
+                        (side.as_ref(), &decisions),
                         &mut wage_rows,
                         &mut employers,
                         &mut quarters,
@@ -601,6 +654,12 @@ impl<'a> Runner<'a> {
             self.summary
                 .stage(&format!("link {}", cfg.name), t.elapsed());
         }
+        drop(side);
+        self.summary.linkage = self
+            .linkage
+            .iter()
+            .map(|(s, r, accepted)| (s.clone(), r.clone(), *accepted))
+            .collect();
         for (source, l) in &self.summary.links {
             self.progress.done(
                 "link",
@@ -679,6 +738,7 @@ impl<'a> Runner<'a> {
         let snap = &snapshot;
         let (tokenizer, today) = (&self.tokenizer, self.opts.today);
         let (quality, matches) = (&self.quality, &self.matches);
+        let (linkage, run_id) = (&self.linkage, self.run_id);
         // Each dataset (and each half of the wage records, the most rows) is a job; the
         // jobs run on all cores, largest first. Encoding and compressing Parquet is
         // CPU-bound, and every job writes files of its own.
@@ -718,6 +778,7 @@ impl<'a> Runner<'a> {
             Box::new(|| outputs::evidence(snap, &evidence, periods, category_of, key_of)),
             Box::new(|| outputs::secure(snap, &secure_inputs, key_of)),
             Box::new(|| outputs::quality(snap, quality)),
+            Box::new(|| outputs::linkage_quality(snap, run_id, linkage)),
         ];
         // One store transaction takes the registry's changes and the source files, then
         // the lineage and the run's status, and commits. Fencing: a run that lost its
@@ -771,6 +832,8 @@ impl<'a> Runner<'a> {
         self.handle.block_on(async {
             tx.record_lineage(self.run_id, self.tokenizer.key_id(), &files)
                 .await?;
+            tx.record_linkage(self.run_id, &self.linkage).await?;
+            tx.upsert_link_reviews(self.run_id, &self.reviews).await?;
             if !tx
                 .renew_lease(&self.lease, self.run_id, lease::now_ms(), ttl_ms)
                 .await?
@@ -821,13 +884,21 @@ impl<'a> Runner<'a> {
         cfg: &SourceConfig,
         schema: &SourceSchema,
         layout: Layout,
+        features: bool,
         batch: Result<IngestBatch, ingest::IngestError>,
         summary: &mut SourceSummary,
         rejects: &mut Vec<Reject>,
         each: &mut impl FnMut(&mut Self, IngestBatch, IdentifiedBatch) -> Result<(), RunError>,
     ) -> Result<(), RunError> {
         let batch = batch?;
-        let ids = identify(&batch, schema, layout, &self.tokenizer, self.opts.today)?;
+        let ids = identify_with(
+            &batch,
+            schema,
+            layout,
+            &self.tokenizer,
+            self.opts.today,
+            features,
+        )?;
         for reasons in &ids.reasons {
             for r in reasons {
                 *summary
@@ -842,17 +913,15 @@ impl<'a> Runner<'a> {
         each(self, batch, ids)
     }
 
+    /// `features`: compute every row's probabilistic-pass features (participants).
     fn read_source(
         &mut self,
         cfg: &SourceConfig,
+        features: bool,
         mut each: impl FnMut(&mut Self, IngestBatch, IdentifiedBatch) -> Result<(), RunError>,
     ) -> Result<Vec<Reject>, RunError> {
         let schema = self.schema_of(cfg)?.clone();
-        let layout = if cfg.tokenized {
-            Layout::Tokenized
-        } else {
-            Layout::Raw
-        };
+        let layout = layout_of(cfg);
         let files = expand_paths(self.ws.root(), cfg)?;
         let mut summary = SourceSummary {
             name: cfg.name.clone(),
@@ -861,6 +930,11 @@ impl<'a> Runner<'a> {
         };
         let mut rejects = Vec::new();
         for file in &files {
+            self.current_file = file
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             let reader = ingest::open(file, &schema, layout, BATCH_ROWS)?;
             // Decoding the file and identifying its rows overlap: a reader thread decodes
             // the next batches while this one normalizes and hashes the current one.
@@ -884,6 +958,7 @@ impl<'a> Runner<'a> {
                         cfg,
                         &schema,
                         layout,
+                        features,
                         batch,
                         &mut summary,
                         &mut rejects,
@@ -988,7 +1063,7 @@ impl<'a> Runner<'a> {
         let record_col = schema
             .identity_column(IdentityRole::RecordId)
             .map(|c| c.name.clone());
-        let rejects = self.read_source(cfg, |_, batch, ids| {
+        let rejects = self.read_source(cfg, self.prob.enabled, |_, batch, ids| {
             let record_ids = record_col
                 .as_deref()
                 .and_then(|c| batch.batch.column_by_name(c))
@@ -1011,18 +1086,12 @@ impl<'a> Runner<'a> {
                 idents.row_numbers.push(batch.rows[i]);
                 idents.ssn_last4.push(ids.ssn_last4[i]);
             }
+            idents.features.extend_from_slice(&ids.features);
             idents.record_ids.extend(record_ids);
             batches.push(batch.batch);
             Ok(())
         })?;
-        let arrow_schema = ingest::layout::arrow_schema(
-            &schema,
-            if cfg.tokenized {
-                Layout::Tokenized
-            } else {
-                Layout::Raw
-            },
-        );
+        let arrow_schema = ingest::layout::arrow_schema(&schema, layout_of(cfg));
         let batch = concat_batches(&arrow_schema, &batches).map_err(arrow_err("participants"))?;
         Ok((batch, idents, rejects))
     }
@@ -1070,11 +1139,13 @@ impl<'a> Runner<'a> {
             .collect())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn link_evidence(
         &mut self,
         cfg: &SourceConfig,
         schema: &SourceSchema,
         index: &PersonIndex<'_>,
+        (side, decisions): (Option<&PersonSide>, &Decisions),
         periods: &[Period],
         by_person: &HashMap<PersonId, Vec<usize>>,
         out: &mut EvidenceRows,
@@ -1085,13 +1156,24 @@ impl<'a> Runner<'a> {
             .expect("evidence sources have roles");
         let passes = self.passes.clone();
         let window = self.pipeline.evidence;
-        let mut stats = LinkStats::new(&passes);
+        let mut stats = LinkStats::new(&passes, side.is_some());
         let pass_names: Vec<&'static str> = passes.iter().map(|r| r.name()).collect();
         let record_col = schema
             .identity_column(IdentityRole::RecordId)
             .map(|c| c.name.clone());
         let mut matches = MatchRows::default();
-        let rejects = self.read_source(cfg, |_, batch, ids| {
+        let mut linkage: Option<SourceLinkage<'_, EvidenceLink>> =
+            side.map(|s| SourceLinkage::new(&cfg.name, s, self.prob, decisions));
+        let (layout, tokenizer, today) = (layout_of(cfg), self.tokenizer.clone(), self.opts.today);
+        let mut sink = EvidenceSink {
+            source: &cfg.name,
+            matches: &mut matches,
+            out,
+            by_person,
+            periods,
+            window: &window,
+        };
+        let rejects = self.read_source(cfg, false, |runner, batch, ids| {
             let b = &batch.batch;
             // Strings are copied out only for the rows that link (about half of them).
             let text = |name: &str| {
@@ -1117,50 +1199,85 @@ impl<'a> Runner<'a> {
             let date = |a: Option<&Date32Array>, i: usize| {
                 a.and_then(|a| (!a.is_null(i)).then(|| from_date32(a.value(i))))
             };
-            for i in 0..b.num_rows() {
-                let outcome = index.link(&passes, &row_tokens(&ids, i));
-                stats.count(outcome);
-                let LinkOutcome::Linked { person, pass } = outcome else {
-                    continue;
-                };
-                matches.record_id.push(value(record_ids, i));
-                matches.row.push(batch.rows[i]);
-                matches.person.push(person);
-                matches.pass.push(pass_names[pass]);
-                let facts = EvidenceFacts {
+            let link_of = |i: usize| EvidenceLink {
+                record_id: value(record_ids, i),
+                row: batch.rows[i],
+                facts: EvidenceFacts {
                     program: program(i),
                     determination_date: date(det, i),
                     period_start: date(start, i),
                     period_end: date(end, i),
                     benefit_type: value(kind, i),
-                };
-                for &p in by_person.get(&person).map(Vec::as_slice).unwrap_or(&[]) {
-                    out.person.push(person);
-                    out.period.push(p);
-                    out.source.push(cfg.name.clone());
-                    out.verdict.push(judge(&facts, periods[p].entry, &window));
-                    out.facts.push(facts.clone());
-                    out.pass.push(pass_names[pass]);
+                },
+            };
+            let mut unlinked = Vec::new();
+            let mut anchors = Vec::new();
+            let want_anchors = linkage.as_ref().is_some_and(|l| l.wants_anchor());
+            for i in 0..b.num_rows() {
+                let outcome = index.link(&passes, &row_tokens(&ids, i));
+                match outcome {
+                    LinkOutcome::Linked { person, pass } => {
+                        stats.count(outcome);
+                        sink.add(link_of(i), person, pass_names[pass], None);
+                        if want_anchors {
+                            anchors.push((i, person, pass_names[pass]));
+                        }
+                    }
+                    _ if linkage.is_some() => unlinked.push((i, outcome)),
+                    _ => stats.count(outcome),
                 }
+            }
+            let Some(l) = linkage.as_mut() else {
+                return Ok(());
+            };
+            add_anchors(l, &batch, schema, layout, &tokenizer, today, &anchors)?;
+            let mut todo = Vec::with_capacity(unlinked.len());
+            for (i, outcome) in unlinked {
+                let key = ids.record_token[i];
+                match l.accepted_person(key.as_ref()) {
+                    Some(person) => {
+                        stats.count_linked_by(REVIEW_ACCEPTED);
+                        l.accepted += 1;
+                        sink.add(link_of(i), person, REVIEW_ACCEPTED, None);
+                    }
+                    None => todo.push((i, outcome, key)),
+                }
+            }
+            let rows: Vec<usize> = todo.iter().map(|t| t.0).collect();
+            let features = features_of(&batch, schema, layout, &tokenizer, today, &rows)?;
+            let file = &runner.current_file;
+            for ((i, outcome, key), f) in todo.into_iter().zip(&features) {
+                let make = || (format!("{file}:{}", batch.rows[i]), link_of(i));
+                l.offer(f, key, outcome, ids.ssn_last4[i], make, &mut stats);
             }
             Ok(())
         })?;
+        if let Some(l) = linkage {
+            let accepted = l.accepted;
+            let (linked, report) = l.finish(&mut stats, &self.person_last4, &mut self.reviews);
+            for (link, person, pass, score) in linked {
+                sink.add(link, person, pass, score);
+            }
+            self.linkage.push((cfg.name.clone(), report, accepted));
+        }
         self.summary.links.push((cfg.name.clone(), stats));
         self.matches.push((cfg.name.clone(), matches));
         Ok(rejects)
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn link_wages(
         &mut self,
         cfg: &SourceConfig,
         schema: &SourceSchema,
         index: &PersonIndex<'_>,
+        (side, decisions): (Option<&PersonSide>, &Decisions),
         out: &mut Vec<WageRow>,
         employer_table: &mut Employers,
         quarters: &mut BTreeSet<Quarter>,
     ) -> Result<Vec<Reject>, RunError> {
         let passes = self.passes.clone();
-        let mut stats = LinkStats::new(&passes);
+        let mut stats = LinkStats::new(&passes, side.is_some());
         let employer_col = schema
             .columns
             .iter()
@@ -1177,7 +1294,10 @@ impl<'a> Runner<'a> {
             .find(|c| c.ty == crate::schema::ColumnType::Decimal)
             .map(|c| c.name.clone());
         let tokenizer = self.tokenizer.clone();
-        let rejects = self.read_source(cfg, |_, batch, ids| {
+        let (layout, today) = (layout_of(cfg), self.opts.today);
+        let mut linkage: Option<SourceLinkage<'_, WageLink>> =
+            side.map(|s| SourceLinkage::new(&cfg.name, s, self.prob, decisions));
+        let rejects = self.read_source(cfg, false, |runner, batch, ids| {
             let b = &batch.batch;
             let missing = |c: &Option<String>| RunError::Column {
                 source_name: schema.name.clone(),
@@ -1203,6 +1323,9 @@ impl<'a> Runner<'a> {
                 _ => 2,
             };
             let mut last_q: Option<(&str, Quarter)> = None;
+            let mut unlinked = Vec::new();
+            let mut anchors = Vec::new();
+            let want_anchors = linkage.as_ref().is_some_and(|l| l.wants_anchor());
             for i in 0..b.num_rows() {
                 let q = if qs.is_null(i) {
                     None
@@ -1221,24 +1344,139 @@ impl<'a> Runner<'a> {
                     }
                 };
                 let outcome = index.link(&passes, &row_tokens(&ids, i));
-                stats.count(outcome);
-                let (LinkOutcome::Linked { person, .. }, Some(quarter)) = (outcome, q) else {
+                // A row without a quarter, an employer or wages counts as linked or not,
+                // but has nothing to record.
+                let usable = q.filter(|_| !employers.is_null(i) && !wages.is_null(i));
+                let Some(quarter) = usable else {
+                    stats.count(outcome);
                     continue;
                 };
-                if employers.is_null(i) || wages.is_null(i) {
-                    continue;
+                match outcome {
+                    LinkOutcome::Linked { person, pass } => {
+                        stats.count(outcome);
+                        if want_anchors && anchors.len() < WAGE_ANCHORS_PER_BATCH {
+                            anchors.push((i, person, passes[pass].name()));
+                        }
+                        out.push(WageRow {
+                            person,
+                            employer: employer_table.id(employers.value(i), &tokenizer),
+                            quarter,
+                            cents: rescale_to_cents(wages.value(i), scale),
+                        });
+                    }
+                    _ if linkage.is_some() => unlinked.push((i, outcome, quarter)),
+                    _ => stats.count(outcome),
                 }
-                out.push(WageRow {
-                    person,
-                    employer: employer_table.id(employers.value(i), &tokenizer),
-                    quarter,
-                    cents: rescale_to_cents(wages.value(i), scale),
-                });
+            }
+            let Some(l) = linkage.as_mut() else {
+                return Ok(());
+            };
+            add_anchors(l, &batch, schema, layout, &tokenizer, today, &anchors)?;
+            // Wage records have no record id: a decision is about the SSN they carry.
+            let mut link_of = |i: usize, quarter: Quarter| WageLink {
+                employer: employer_table.id(employers.value(i), &tokenizer),
+                quarter,
+                cents: rescale_to_cents(wages.value(i), scale),
+            };
+            let mut todo = Vec::with_capacity(unlinked.len());
+            for (i, outcome, quarter) in unlinked {
+                let key = ids.tokens[Rule::Ssn.index()][i];
+                match l.accepted_person(key.as_ref()) {
+                    Some(person) => {
+                        stats.count_linked_by(REVIEW_ACCEPTED);
+                        l.accepted += 1;
+                        out.push(link_of(i, quarter).row(person));
+                    }
+                    None => todo.push((i, outcome, key, quarter)),
+                }
+            }
+            let rows: Vec<usize> = todo.iter().map(|t| t.0).collect();
+            let features = features_of(&batch, schema, layout, &tokenizer, today, &rows)?;
+            let file = &runner.current_file;
+            for ((i, outcome, key, quarter), f) in todo.into_iter().zip(&features) {
+                let make = || (format!("{file}:{}", batch.rows[i]), link_of(i, quarter));
+                l.offer(f, key, outcome, ids.ssn_last4[i], make, &mut stats);
             }
             Ok(())
         })?;
+        if let Some(l) = linkage {
+            let accepted = l.accepted;
+            let (linked, report) = l.finish(&mut stats, &self.person_last4, &mut self.reviews);
+            out.extend(
+                linked
+                    .into_iter()
+                    .map(|(link, person, _, _)| link.row(person)),
+            );
+            self.linkage.push((cfg.name.clone(), report, accepted));
+        }
         self.summary.links.push((cfg.name.clone(), stats));
         Ok(rejects)
+    }
+}
+
+/// What an evidence record needs once it is linked.
+struct EvidenceLink {
+    record_id: Option<String>,
+    row: u64,
+    facts: EvidenceFacts,
+}
+
+/// A wage record before it is linked.
+struct WageLink {
+    employer: u32,
+    quarter: Quarter,
+    cents: i64,
+}
+
+impl WageLink {
+    fn row(self, person: PersonId) -> WageRow {
+        WageRow {
+            person,
+            employer: self.employer,
+            quarter: self.quarter,
+            cents: self.cents,
+        }
+    }
+}
+
+/// Where evidence links go: the match trail and one evidence row per period of the person.
+struct EvidenceSink<'a> {
+    source: &'a str,
+    matches: &'a mut MatchRows,
+    out: &'a mut EvidenceRows,
+    by_person: &'a HashMap<PersonId, Vec<usize>>,
+    periods: &'a [Period],
+    window: &'a Window,
+}
+
+impl EvidenceSink<'_> {
+    fn add(
+        &mut self,
+        link: EvidenceLink,
+        person: PersonId,
+        pass: &'static str,
+        score: Option<f64>,
+    ) {
+        self.matches.record_id.push(link.record_id);
+        self.matches.row.push(link.row);
+        self.matches.person.push(person);
+        self.matches.pass.push(pass);
+        self.matches.score.push(score);
+        for &p in self
+            .by_person
+            .get(&person)
+            .map(Vec::as_slice)
+            .unwrap_or(&[])
+        {
+            self.out.person.push(person);
+            self.out.period.push(p);
+            self.out.source.push(self.source.to_string());
+            self.out
+                .verdict
+                .push(judge(&link.facts, self.periods[p].entry, self.window));
+            self.out.facts.push(link.facts.clone());
+            self.out.pass.push(pass);
+        }
     }
 }
 
@@ -1247,7 +1485,17 @@ struct ParticipantIdents {
     rows: Vec<RowIdentity>,
     row_numbers: Vec<u64>,
     record_ids: Vec<Option<String>>,
-    ssn_last4: Vec<Option<crate::identity::ssn::Last4>>,
+    ssn_last4: Vec<Option<Last4>>,
+    /// Every row's probabilistic-pass features (empty when the pass is off).
+    features: Vec<Features>,
+}
+
+fn layout_of(cfg: &SourceConfig) -> Layout {
+    if cfg.tokenized {
+        Layout::Tokenized
+    } else {
+        Layout::Raw
+    }
 }
 
 fn row_tokens(ids: &IdentifiedBatch, i: usize) -> [Option<Token>; RULES.len()] {
@@ -1381,6 +1629,35 @@ fn wildcard(pattern: &str, name: &str) -> bool {
         }
     }
     p[pi..].iter().all(|&c| c == '*')
+}
+
+/// Wage rows per batch taken as anchors: spread over the file's batches rather than all
+/// from its first quarter.
+const WAGE_ANCHORS_PER_BATCH: usize = 500;
+
+/// Gives the probabilistic pass the exactly linked rows `anchors` (row, person, pass) of
+/// one batch as EM anchors, while it still wants them.
+fn add_anchors<T>(
+    l: &mut SourceLinkage<'_, T>,
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    layout: Layout,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+    anchors: &[(usize, PersonId, &'static str)],
+) -> Result<(), IdentifyError> {
+    if anchors.is_empty() || !l.wants_anchor() {
+        return Ok(());
+    }
+    let rows: Vec<usize> = anchors.iter().map(|a| a.0).collect();
+    let features = features_of(batch, schema, layout, tokenizer, today, &rows)?;
+    for (&(_, person, pass), f) in anchors.iter().zip(&features) {
+        if !l.wants_anchor() {
+            break;
+        }
+        l.anchor(f, person, pass);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

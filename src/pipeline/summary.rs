@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::identity::registry::ResolveStats;
 use crate::link::LinkStats;
+use crate::link::prob::PassReport;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SourceSummary {
@@ -44,6 +45,10 @@ pub struct RunSummary {
     pub sources: Vec<SourceSummary>,
     pub identity: ResolveStats,
     pub links: Vec<(String, LinkStats)>,
+    /// The probabilistic pass per source: its report (bands, the model and its estimated
+    /// precision and recall) and the records linked by accepted review decisions.
+    #[serde(default)]
+    pub linkage: Vec<(String, PassReport, u64)>,
     pub evidence: EvidenceSummary,
     pub wage_rows_linked: u64,
     pub wage_quarters: Vec<String>,
@@ -108,12 +113,32 @@ impl fmt::Display for RunSummary {
                 .collect();
             writeln!(
                 f,
-                "{:<20} linked {:>10} ({})  ambiguous {}  unlinked {}",
+                "{:<20} linked {:>10} ({})  ambiguous {}  unlinked {}  in review {}",
                 source,
                 l.linked(),
                 passes.join(", "),
                 l.ambiguous,
-                l.unlinked
+                l.unlinked,
+                l.review
+            )?;
+        }
+        for (source, r, accepted) in &self.linkage {
+            writeln!(
+                f,
+                "{:<20} probabilistic: {} unlinked records, {} with candidates, {} pairs; \
+                 link {}  review {} ({} ambiguous)  non-link {}  accepted in review {}  \
+                 estimated precision {:.4}  recall {:.4}",
+                source,
+                r.records,
+                r.records_with_candidates,
+                r.candidate_pairs,
+                r.linked,
+                r.review,
+                r.ambiguous,
+                r.non_link,
+                accepted,
+                r.estimated_precision,
+                r.estimated_recall
             )?;
         }
         let e = &self.evidence;

@@ -57,7 +57,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "token_vectors.json")
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
-    if doc["rule_set_version"] != 1:
+    if doc["rule_set_version"] not in (1, 2):
         sys.exit(f"unsupported rule_set_version {doc['rule_set_version']}")
     key = bytes.fromhex(doc["key_hex"])
     passed = failed = 0

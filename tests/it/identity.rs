@@ -224,7 +224,7 @@ fn sex_and_zip_rules() {
 fn tokenizer_basics() {
     let t = Tokenizer::new(&test_key(), TEST_KEY_ID);
     assert_eq!(t.key_id(), TEST_KEY_ID);
-    assert_eq!(RULE_SET_VERSION, 1);
+    assert_eq!(RULE_SET_VERSION, 2);
     let names: Vec<_> = RULES.iter().map(|r| r.name()).collect();
     assert_eq!(
         names,

@@ -13,6 +13,7 @@ mod pipeline;
 mod purge;
 mod registry;
 mod report;
+mod review;
 mod schema;
 mod serve;
 mod store;

@@ -1,0 +1,279 @@
+//! Keyed blocking keys (rule set version 2): which records are worth comparing.
+//!
+//! Comparing every agency record with every participant is quadratic (twenty million wage
+//! rows × a million participants). The probabilistic pass therefore compares a record
+//! only with the participants that share at least one *blocking key* with it: a keyed
+//! hash of a few coarse pieces of identity that survive the errors real files carry. The
+//! keys are chosen so that each common error leaves at least one of them intact:
+//!
+//! | kind                 | material                                   | survives                                  |
+//! |----------------------|--------------------------------------------|-------------------------------------------|
+//! | `ssn_head`           | SSN digits 1–5, initials                   | a wrong or swapped digit in 6–9           |
+//! | `ssn_tail`           | SSN digits 6–9, initials                   | a wrong or swapped digit in 1–5           |
+//! | `ssn_gap`            | SSN digits 1–4 and 7–9                     | digits 5 and 6 swapped, any name error    |
+//! | `dob_initials`       | DOB, initials                              | no or a wrong SSN, typos past the initial |
+//! | `soundex_last_year`  | Soundex of the surname, birth year         | first-name changes, day/month errors      |
+//! | `soundex_names_zip3` | Soundex of both names (sorted), ZIP3       | no SSN and no date of birth               |
+//!
+//! *Initials* are the first letters of the normalized first and last names, sorted
+//! (`JOHN ADAMS` → `AJ`), so a record with its names in the wrong columns keeps its keys.
+//! A key whose fields are missing is absent. Soundex is American Soundex as the
+//! `rphonetic` crate (a port of Apache Commons Codec) computes it.
+//!
+//! `key = first 8 bytes, little-endian, of HMAC-SHA256(block key, kind 0x00 material)`
+//! with `block key = HMAC-SHA256(workspace key, "xmatch/v2/block")`: like tokens, a
+//! blocking key reveals nothing without the workspace key, so partner files can carry
+//! them. Sixty-four bits are plenty: a collision only adds a candidate pair.
+
+use hmac::{Hmac, Mac};
+use rphonetic::Encoder as _;
+use sha2::Sha256;
+
+use super::IdentityFields;
+use super::bloom::derive;
+use super::dob;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The kinds of blocking key, in the order of [`BlockKeys::keys`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum BlockKind {
+    SsnHead,
+    SsnTail,
+    SsnGap,
+    DobInitials,
+    SoundexLastYear,
+    SoundexNamesZip3,
+}
+
+pub const BLOCK_KINDS: [BlockKind; 6] = [
+    BlockKind::SsnHead,
+    BlockKind::SsnTail,
+    BlockKind::SsnGap,
+    BlockKind::DobInitials,
+    BlockKind::SoundexLastYear,
+    BlockKind::SoundexNamesZip3,
+];
+
+impl BlockKind {
+    pub const fn name(self) -> &'static str {
+        match self {
+            BlockKind::SsnHead => "ssn_head",
+            BlockKind::SsnTail => "ssn_tail",
+            BlockKind::SsnGap => "ssn_gap",
+            BlockKind::DobInitials => "dob_initials",
+            BlockKind::SoundexLastYear => "soundex_last_year",
+            BlockKind::SoundexNamesZip3 => "soundex_names_zip3",
+        }
+    }
+
+    pub const fn index(self) -> usize {
+        self as usize
+    }
+
+    pub fn from_name(name: &str) -> Option<BlockKind> {
+        BLOCK_KINDS.into_iter().find(|k| k.name() == name)
+    }
+}
+
+/// A record's blocking keys, one slot per [`BlockKind`].
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct BlockKeys {
+    pub keys: [Option<u64>; BLOCK_KINDS.len()],
+}
+
+impl std::fmt::Debug for BlockKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut l = f.debug_list();
+        for k in BLOCK_KINDS {
+            if self.keys[k.index()].is_some() {
+                l.entry(&format_args!("{}", k.name()));
+            }
+        }
+        l.finish()
+    }
+}
+
+impl BlockKeys {
+    pub fn get(&self, kind: BlockKind) -> Option<u64> {
+        self.keys[kind.index()]
+    }
+
+    /// `(kind, key)` of every present key.
+    pub fn iter(&self) -> impl Iterator<Item = (BlockKind, u64)> + '_ {
+        BLOCK_KINDS
+            .iter()
+            .filter_map(|&k| Some((k, self.keys[k.index()]?)))
+    }
+}
+
+/// Computes blocking keys under one workspace key.
+#[derive(Clone)]
+pub struct Blocker {
+    /// Keyed, nothing absorbed.
+    base: HmacSha256,
+}
+
+impl std::fmt::Debug for Blocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blocker").finish_non_exhaustive()
+    }
+}
+
+/// American Soundex of a normalized name (`A`–`Z`), e.g. `ROBERT` → `R163`.
+pub fn soundex(name: &str) -> String {
+    rphonetic::Soundex::default().encode(name)
+}
+
+impl Blocker {
+    pub fn new(workspace_key: &[u8; 32]) -> Blocker {
+        let key = derive(workspace_key, "xmatch/v2/block");
+        Blocker {
+            base: <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC accepts keys"),
+        }
+    }
+
+    /// The key of one kind over its material.
+    pub fn key(&self, kind: BlockKind, material: &[u8]) -> u64 {
+        let mut mac = self.base.clone();
+        mac.update(kind.name().as_bytes());
+        mac.update(&[0x00]);
+        mac.update(material);
+        let h = mac.finalize().into_bytes();
+        u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
+    }
+
+    /// Every blocking key the record's usable fields allow.
+    pub fn keys(&self, f: &IdentityFields) -> BlockKeys {
+        let mut out = BlockKeys::default();
+        for kind in BLOCK_KINDS {
+            if let Some(m) = material(kind, f) {
+                out.keys[kind.index()] = Some(self.key(kind, &m));
+            }
+        }
+        out
+    }
+}
+
+fn name_of(n: &Option<String>) -> Option<&str> {
+    n.as_deref()
+        .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase()))
+}
+
+/// The material of one kind of key, or `None` when a field it needs is missing. Public so
+/// the golden vectors can show it.
+pub fn material(kind: BlockKind, f: &IdentityFields) -> Option<Vec<u8>> {
+    let initials = || -> Option<[u8; 2]> {
+        let a = name_of(&f.first)?.as_bytes()[0];
+        let b = name_of(&f.last)?.as_bytes()[0];
+        Some([a.min(b), a.max(b)])
+    };
+    let mut m = Vec::with_capacity(24);
+    match kind {
+        BlockKind::SsnHead => {
+            let (ssn, i) = (f.ssn.as_ref()?, initials()?);
+            m.extend_from_slice(&ssn.digits()[..5]);
+            m.push(0x1F);
+            m.extend_from_slice(&i);
+        }
+        BlockKind::SsnTail => {
+            let (ssn, i) = (f.ssn.as_ref()?, initials()?);
+            m.extend_from_slice(&ssn.digits()[5..]);
+            m.push(0x1F);
+            m.extend_from_slice(&i);
+        }
+        BlockKind::SsnGap => {
+            let d = f.ssn.as_ref()?.digits();
+            m.extend_from_slice(&d[..4]);
+            m.extend_from_slice(&d[6..]);
+        }
+        BlockKind::DobInitials => {
+            let (dob, i) = (f.dob?, initials()?);
+            m.extend_from_slice(&dob::encode(dob));
+            m.push(0x1F);
+            m.extend_from_slice(&i);
+        }
+        BlockKind::SoundexLastYear => {
+            let (last, dob) = (name_of(&f.last)?, f.dob?);
+            m.extend_from_slice(soundex(last).as_bytes());
+            m.push(0x1F);
+            m.extend_from_slice(&dob::encode(dob)[..4]);
+        }
+        BlockKind::SoundexNamesZip3 => {
+            let (a, b) = (soundex(name_of(&f.first)?), soundex(name_of(&f.last)?));
+            let zip3 = f.zip.as_ref()?.zip3();
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            m.extend_from_slice(lo.as_bytes());
+            m.push(0x1F);
+            m.extend_from_slice(hi.as_bytes());
+            m.push(0x1F);
+            m.extend_from_slice(&zip3);
+        }
+    }
+    Some(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{demo, ssn};
+    use chrono::NaiveDate;
+
+    fn f(first: &str, last: &str, ssn: Option<&str>) -> IdentityFields {
+        IdentityFields {
+            ssn: ssn.map(|s| ssn::normalize(s).unwrap()),
+            first: Some(first.into()),
+            last: Some(last.into()),
+            dob: NaiveDate::from_ymd_opt(1983, 4, 5),
+            sex: None,
+            zip: Some(demo::zip("65101").unwrap()),
+        }
+    }
+
+    #[test]
+    fn soundex_is_american_soundex() {
+        for (name, code) in [
+            ("ROBERT", "R163"),
+            ("RUPERT", "R163"),
+            ("ASHCRAFT", "A261"),
+            ("TYMCZAK", "T522"),
+            ("PFISTER", "P236"),
+            ("LEE", "L000"),
+        ] {
+            assert_eq!(soundex(name), code, "{name}");
+        }
+    }
+
+    #[test]
+    fn each_error_keeps_a_key() {
+        let b = Blocker::new(&[3; 32]);
+        let base = b.keys(&f("JOHN", "ADAMS", Some("212-67-4431")));
+        let shared = |other: &BlockKeys| -> Vec<&'static str> {
+            BLOCK_KINDS
+                .iter()
+                .filter(|k| base.get(**k).is_some() && base.get(**k) == other.get(**k))
+                .map(|k| k.name())
+                .collect()
+        };
+        // A digit wrong in the tail, in the head, digits 5 and 6 swapped.
+        let tail = b.keys(&f("JOHN", "ADAMS", Some("212-67-4481")));
+        assert!(shared(&tail).contains(&"ssn_head"));
+        let head = b.keys(&f("JOHN", "ADAMS", Some("213-67-4431")));
+        assert!(shared(&head).contains(&"ssn_tail"));
+        let swapped = b.keys(&f("JOHN", "ADAMS", Some("212-64-7431")));
+        assert!(shared(&swapped).contains(&"ssn_gap"));
+        // Names in the wrong columns keep the initials.
+        let crossed = b.keys(&f("ADAMS", "JOHN", Some("212-67-4481")));
+        assert!(shared(&crossed).contains(&"ssn_head"));
+        // No SSN: date of birth and names still block.
+        let none = b.keys(&f("JON", "ADAMS", None));
+        assert_eq!(none.get(BlockKind::SsnHead), None);
+        assert!(shared(&none).contains(&"dob_initials"));
+        assert!(shared(&none).contains(&"soundex_last_year"));
+        assert!(shared(&none).contains(&"soundex_names_zip3"));
+        assert_ne!(
+            Blocker::new(&[4; 32]).keys(&f("JOHN", "ADAMS", None)),
+            b.keys(&f("JOHN", "ADAMS", None))
+        );
+    }
+}

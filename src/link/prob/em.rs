@@ -1,0 +1,349 @@
+//! The Fellegi–Sunter model and its estimation by expectation–maximisation.
+//!
+//! For each field `f` and agreement level `l`, `m[f][l]` is the probability of that level
+//! among true matches and `u[f][l]` among non-matches. A pair's match weight is
+//! `Σ_f log2(m[f][l_f] / u[f][l_f])` over its non-missing fields: the log-2 Bayes factor
+//! of "same person" against "different people" (Fellegi & Sunter, JASA 1969).
+//!
+//! `u` comes from random pairs: an agency record and a participant drawn at random are,
+//! but for one chance in a million, different people, so how often their fields agree is
+//! what agreement by coincidence looks like. `m` (and the share of matches `λ`) is then
+//! estimated by EM on the run's own candidate pairs with `u` held fixed (Winkler's
+//! approach; Splink estimates `u` the same way): the E step gives each distinct
+//! comparison pattern its posterior probability of being a match, the M step re-estimates
+//! `m` and `λ` from those posteriors. Fields are assumed conditionally independent given
+//! the match status, as in every Fellegi–Sunter application.
+//!
+//! Term frequencies: an exact agreement on a common surname is weaker evidence than on a
+//! rare one. For exact first and last names the weight uses the value's own frequency in
+//! the participant file in place of `u` (floored at the random-pair estimate's own
+//! resolution), as Splink's term-frequency adjustment does.
+
+use super::compare::{COMP_FIELDS, CompField, Pattern};
+
+/// Most levels any field has.
+pub const MAX_LEVELS: usize = 5;
+
+/// Probabilities per field and level (index 0, `missing`, is unused).
+pub type Table = [[f64; MAX_LEVELS]; COMP_FIELDS.len()];
+
+/// An estimated model.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct Model {
+    pub m: Table,
+    pub u: Table,
+    /// Share of matches among the candidate pairs.
+    pub lambda: f64,
+    pub iterations: u32,
+    pub converged: bool,
+    /// Candidate pairs the model was estimated on.
+    pub pairs: u64,
+    /// Random pairs `u` was estimated on.
+    pub random_pairs: u64,
+}
+
+/// Smallest probability any level is given: a level never seen is rare, not impossible,
+/// and a weight of ±∞ would let one field overrule every other.
+const FLOOR: f64 = 1e-6;
+
+/// Smallest `m` a weight is computed from: no single field's disagreement counts for
+/// more than about ten bits against, so one badly keyed field (which noisy files carry)
+/// cannot outvote every other field agreeing.
+const M_FLOOR: f64 = 1e-3;
+
+/// Where EM starts: matches mostly agree, and disagree more often the more the levels say
+/// they differ. The exact numbers matter little; EM moves them.
+fn initial_m() -> Table {
+    let mut m = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
+    for f in COMP_FIELDS {
+        let n = f.levels().len() - 1;
+        let start: &[f64] = match n {
+            4 => &[0.80, 0.10, 0.05, 0.05],
+            3 => &[0.85, 0.10, 0.05],
+            _ => &[0.95, 0.05],
+        };
+        m[f.index()][1..=n].copy_from_slice(start);
+    }
+    m
+}
+
+/// Level frequencies over pattern counts, normalized per field over the non-missing
+/// levels, with add-one smoothing.
+pub fn level_frequencies(patterns: &[(Pattern, f64)]) -> Table {
+    let mut t = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
+    for f in COMP_FIELDS {
+        let n = f.levels().len();
+        let mut counts = vec![1.0; n];
+        for (p, w) in patterns {
+            let l = p.level(f);
+            if l > 0 {
+                counts[l] += w;
+            }
+        }
+        let total: f64 = counts[1..].iter().sum();
+        for l in 1..n {
+            t[f.index()][l] = (counts[l] / total).max(FLOOR);
+        }
+    }
+    t
+}
+
+impl Model {
+    /// Estimates `m` and `λ` by EM on `candidates` (pattern, count), with `u` fixed.
+    ///
+    /// `anchors` are pairs known to match (an exact pass linked them), with the fields
+    /// that pass selected on set missing. They start `m` (their level frequencies) and
+    /// join the EM as pairs of their own; `λ` is then re-estimated on `candidates` alone,
+    /// with `m` and `u` fixed, so the posteriors describe the pairs being decided.
+    pub fn estimate(
+        candidates: &[(Pattern, u64)],
+        anchors: &[(Pattern, u64)],
+        u: Table,
+        random_pairs: u64,
+    ) -> Model {
+        let n_anchors: u64 = anchors.iter().map(|a| a.1).sum();
+        let mut m = if n_anchors >= 50 {
+            let weighted: Vec<(Pattern, f64)> =
+                anchors.iter().map(|&(p, n)| (p, n as f64)).collect();
+            let from_anchors = level_frequencies(&weighted);
+            // A field every anchor left out keeps the generic start.
+            let generic = initial_m();
+            let mut m = generic;
+            for f in COMP_FIELDS {
+                let seen: u64 = anchors
+                    .iter()
+                    .filter(|(p, _)| p.level(f) > 0)
+                    .map(|a| a.1)
+                    .sum();
+                if seen >= 50 {
+                    m[f.index()] = from_anchors[f.index()];
+                }
+            }
+            m
+        } else {
+            initial_m()
+        };
+        let mut pooled: Vec<(Pattern, u64)> = candidates.to_vec();
+        pooled.extend_from_slice(anchors);
+        let candidates_only = candidates;
+        let candidates = &pooled[..];
+        let mut lambda = 0.1;
+        let total: f64 = candidates.iter().map(|(_, n)| *n as f64).sum();
+        let mut iterations = 0;
+        let mut converged = false;
+        if total == 0.0 {
+            return Model {
+                m,
+                u,
+                lambda: 0.0,
+                iterations,
+                converged: true,
+                pairs: 0,
+                random_pairs,
+            };
+        }
+        while iterations < 200 {
+            iterations += 1;
+            let mut num = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
+            let mut den = [0.0; COMP_FIELDS.len()];
+            let mut matches = 0.0;
+            for &(p, n) in candidates {
+                let g = posterior(&m, &u, lambda, p, None) * n as f64;
+                matches += g;
+                for f in COMP_FIELDS {
+                    let l = p.level(f);
+                    if l > 0 {
+                        num[f.index()][l] += g;
+                        den[f.index()] += g;
+                    }
+                }
+            }
+            let mut change: f64 = 0.0;
+            for f in COMP_FIELDS {
+                let i = f.index();
+                if den[i] <= 0.0 {
+                    continue;
+                }
+                for l in 1..f.levels().len() {
+                    let v = (num[i][l] / den[i]).max(FLOOR);
+                    change = change.max((v - m[i][l]).abs());
+                    m[i][l] = v;
+                }
+            }
+            let new_lambda = (matches / total).clamp(FLOOR, 1.0 - FLOOR);
+            change = change.max((new_lambda - lambda).abs());
+            lambda = new_lambda;
+            if change < 1e-7 {
+                converged = true;
+                break;
+            }
+        }
+        let own: f64 = candidates_only.iter().map(|(_, n)| *n as f64).sum();
+        if own > 0.0 {
+            for _ in 0..200 {
+                let matches: f64 = candidates_only
+                    .iter()
+                    .map(|&(p, n)| posterior(&m, &u, lambda, p, None) * n as f64)
+                    .sum();
+                let new_lambda = (matches / own).clamp(FLOOR, 1.0 - FLOOR);
+                let done = (new_lambda - lambda).abs() < 1e-9;
+                lambda = new_lambda;
+                if done {
+                    break;
+                }
+            }
+        }
+        Model {
+            m,
+            u,
+            lambda,
+            iterations,
+            converged,
+            pairs: own as u64,
+            random_pairs,
+        }
+    }
+
+    /// The weight of one field's level; `u_override` replaces `u` (term frequency).
+    pub fn field_weight(&self, f: CompField, level: usize, u_override: Option<f64>) -> f64 {
+        if level == 0 {
+            return 0.0;
+        }
+        let u = u_override.unwrap_or(self.u[f.index()][level]).max(FLOOR);
+        (self.m[f.index()][level].max(M_FLOOR) / u).log2()
+    }
+
+    /// The match weight of a pattern; `tf` gives the term-frequency `u` of the exact first
+    /// and last names where known.
+    pub fn weight(&self, p: Pattern, tf: Tf) -> f64 {
+        COMP_FIELDS
+            .iter()
+            .map(|&f| self.field_weight(f, p.level(f), tf.u_for(f, p.level(f))))
+            .sum()
+    }
+
+    /// The probability that a pair with this pattern is a match, among candidate pairs.
+    pub fn probability(&self, p: Pattern, tf: Tf) -> f64 {
+        posterior(&self.m, &self.u, self.lambda, p, Some(tf))
+    }
+}
+
+/// Term-frequency `u` of a pair's exact first and last names (`None` where unknown).
+#[derive(Copy, Clone, Debug, Default, PartialEq)]
+pub struct Tf {
+    pub first: Option<f64>,
+    pub last: Option<f64>,
+}
+
+impl Tf {
+    fn u_for(self, f: CompField, level: usize) -> Option<f64> {
+        match (f, level) {
+            (CompField::First, 1) => self.first,
+            (CompField::Last, 1) => self.last,
+            _ => None,
+        }
+    }
+}
+
+fn posterior(m: &Table, u: &Table, lambda: f64, p: Pattern, tf: Option<Tf>) -> f64 {
+    // In log space: a dozen strong agreements multiply to numbers f64 still holds, but
+    // the logs make the ratio safe for any pattern.
+    let mut log_ratio = (lambda / (1.0 - lambda)).ln();
+    for f in COMP_FIELDS {
+        let l = p.level(f);
+        if l == 0 {
+            continue;
+        }
+        let uf = tf
+            .and_then(|t| t.u_for(f, l))
+            .unwrap_or(u[f.index()][l])
+            .max(FLOOR);
+        log_ratio += (m[f.index()][l].max(M_FLOOR) / uf).ln();
+    }
+    1.0 / (1.0 + (-log_ratio).exp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Draws patterns from a known model; EM must recover its m and λ.
+    #[test]
+    fn em_recovers_known_m_and_lambda() {
+        let mut true_m = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
+        let mut true_u = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
+        for f in COMP_FIELDS {
+            let n = f.levels().len() - 1;
+            let (m, u): (&[f64], &[f64]) = match n {
+                4 => (&[0.70, 0.15, 0.05, 0.10], &[0.01, 0.04, 0.15, 0.80]),
+                3 => (&[0.80, 0.15, 0.05], &[0.03, 0.12, 0.85]),
+                _ => (&[0.97, 0.03], &[0.50, 0.50]),
+            };
+            true_m[f.index()][1..=n].copy_from_slice(m);
+            true_u[f.index()][1..=n].copy_from_slice(u);
+        }
+        let lambda = 0.08;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let draw = |rng: &mut rand_chacha::ChaCha8Rng, probs: &[f64]| -> usize {
+            let x: f64 = rng.random();
+            let mut acc = 0.0;
+            for (i, p) in probs.iter().enumerate() {
+                acc += p;
+                if x < acc {
+                    return i + 1;
+                }
+            }
+            probs.len()
+        };
+        let mut counts = std::collections::HashMap::new();
+        let n = 400_000;
+        for _ in 0..n {
+            let is_match = rng.random::<f64>() < lambda;
+            let mut p = Pattern::default();
+            for f in COMP_FIELDS {
+                let k = f.levels().len() - 1;
+                let t = if is_match { &true_m } else { &true_u };
+                let l = draw(&mut rng, &t[f.index()][1..=k]);
+                p.0 |= (l as u32) << (4 * f.index());
+            }
+            *counts.entry(p).or_insert(0u64) += 1;
+        }
+        let candidates: Vec<(Pattern, u64)> = counts.into_iter().collect();
+        let model = Model::estimate(&candidates, &[], true_u, 0);
+        assert!(model.converged, "{} iterations", model.iterations);
+        assert!((model.lambda - lambda).abs() < 0.005, "λ {}", model.lambda);
+        for f in COMP_FIELDS {
+            let n = f.levels().len();
+            let pairs = model.m[f.index()][1..n]
+                .iter()
+                .zip(&true_m[f.index()][1..n]);
+            for (l, (&got, &want)) in pairs.enumerate().map(|(i, x)| (i + 1, x)) {
+                assert!(
+                    (got - want).abs() < 0.02,
+                    "{} level {l}: m {got:.3}, true {want:.3}",
+                    f.name()
+                );
+            }
+        }
+        // Agreement weighs for, disagreement against.
+        let all_exact = Pattern(0x111111);
+        assert!(model.weight(all_exact, Tf::default()) > 20.0);
+        assert!(model.probability(all_exact, Tf::default()) > 0.999);
+        // A common exact surname is weaker evidence than the average one.
+        let common = Tf {
+            first: None,
+            last: Some(0.05),
+        };
+        assert!(model.weight(all_exact, common) < model.weight(all_exact, Tf::default()));
+    }
+
+    #[test]
+    fn level_frequencies_ignore_missing_and_smooth() {
+        let t = level_frequencies(&[(Pattern(0x000004), 98.0), (Pattern(0x000001), 0.0)]);
+        let ssn = &t[CompField::Ssn.index()];
+        assert!(ssn[4] > 0.9 && ssn[1] > 0.0);
+        let sum: f64 = ssn[1..5].iter().sum();
+        assert!((sum - 1.0).abs() < 1e-9);
+    }
+}

@@ -1,0 +1,664 @@
+//! The probabilistic pass: agency records the exact token passes left unlinked are
+//! compared with the participants field by field, on keyed Bloom-filter encodings, and
+//! scored in the Fellegi–Sunter model (see [`em`]).
+//!
+//! 1. **Participants' side** ([`PersonSide`]): every participant row's [`Features`],
+//!    indexed by its keyed blocking keys ([`crate::identity::blocking`]). Blocks with more
+//!    rows than `max_block` are left out of the index: they are too unspecific to be worth
+//!    their pairs, and the other keys of a true pair still find it.
+//! 2. **Per source** ([`SourcePass`]): each unlinked record meets the participant rows that
+//!    share a blocking key with it; each pair gets its comparison pattern. Pattern counts
+//!    accumulate for EM and a sample of records is kept for the random pairs that give `u`.
+//! 3. When the source is read, the model is estimated and every record's best candidate
+//!    person is put in a band by its match weight: `link` at or above `link_threshold`,
+//!    `review` at or above `review_threshold`, otherwise `non_link`. A record whose runner-up
+//!    person scores within `ambiguity_margin` of the best is reviewed, never linked.
+//!
+//! Conflicting valid SSNs are one field's evidence here, not a veto: a one-digit SSN typo
+//! (level `one_digit`) with names and birth date agreeing links; twins, who share surname,
+//! birth date and ZIP but differ in first name and SSN, score far below any threshold.
+//! Raw identifiers never enter this module: only encodings, keyed blocking keys and sex.
+
+pub mod compare;
+pub mod em;
+
+use std::collections::HashMap;
+
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+use crate::identity::bloom::{Encoding, Field};
+use crate::identity::identify::Features;
+use crate::identity::registry::PersonId;
+use crate::identity::token::Token;
+use compare::{COMP_FIELDS, CompField, Pattern, compare};
+use em::{Model, Tf, level_frequencies};
+
+/// `[match.probabilistic]` of a pipeline file.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProbConfig {
+    /// Run the probabilistic pass after the exact passes.
+    pub enabled: bool,
+    /// Match weight (log2 Bayes factor) from which a record links automatically.
+    pub link_threshold: f64,
+    /// Match weight from which a record goes to clerical review.
+    pub review_threshold: f64,
+    /// A record whose second-best person is within this many bits of the best is
+    /// reviewed, not linked.
+    pub ambiguity_margin: f64,
+    /// Blocks holding more participant rows than this are not used.
+    pub max_block: usize,
+}
+
+impl Default for ProbConfig {
+    fn default() -> Self {
+        ProbConfig {
+            enabled: true,
+            link_threshold: 15.0,
+            review_threshold: 8.0,
+            ambiguity_margin: 6.0,
+            max_block: 400,
+        }
+    }
+}
+
+impl ProbConfig {
+    /// A problem with the thresholds, named by field, or `None`.
+    pub fn problem(&self) -> Option<(&'static str, String)> {
+        if !self.link_threshold.is_finite() || !self.review_threshold.is_finite() {
+            return Some(("link_threshold", "thresholds must be numbers".into()));
+        }
+        if self.review_threshold > self.link_threshold {
+            return Some((
+                "review_threshold",
+                format!(
+                    "{} is above link_threshold {}",
+                    self.review_threshold, self.link_threshold
+                ),
+            ));
+        }
+        if self.ambiguity_margin.is_nan() || self.ambiguity_margin < 0.0 {
+            return Some(("ambiguity_margin", "must be 0 or more".into()));
+        }
+        if self.max_block < 2 {
+            return Some(("max_block", "must be at least 2".into()));
+        }
+        None
+    }
+}
+
+/// Which band a record's best candidate falls in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
+#[serde(rename_all = "snake_case")]
+pub enum Band {
+    Link,
+    Review,
+    NonLink,
+}
+
+impl Band {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Band::Link => "link",
+            Band::Review => "review",
+            Band::NonLink => "non_link",
+        }
+    }
+}
+
+/// A participant-side row's term frequencies: how many participant rows share its exact
+/// first and last name encodings.
+#[derive(Debug, Clone, Copy, Default)]
+struct RowTf {
+    first: u32,
+    last: u32,
+}
+
+/// A sorted blocking index: keys with the rows holding them, found through a directory
+/// on the top bits of the key (the keys are HMAC outputs, so the top bits spread evenly).
+#[derive(Debug, Default)]
+struct BlockIndex {
+    keys: Vec<u64>,
+    rows: Vec<u32>,
+    dir: Vec<u32>,
+    shift: u32,
+}
+
+impl BlockIndex {
+    fn build(mut entries: Vec<(u64, u32)>, max_block: usize) -> (BlockIndex, u64) {
+        entries.sort_unstable();
+        entries.dedup();
+        let mut kept: Vec<(u64, u32)> = Vec::with_capacity(entries.len());
+        let mut dropped = 0u64;
+        let mut i = 0;
+        while i < entries.len() {
+            let key = entries[i].0;
+            let j = i + entries[i..].partition_point(|e| e.0 == key);
+            if j - i <= max_block {
+                kept.extend_from_slice(&entries[i..j]);
+            } else {
+                dropped += 1;
+            }
+            i = j;
+        }
+        let bits = (usize::BITS - kept.len().max(1).leading_zeros()).clamp(1, 24);
+        let shift = 64 - bits;
+        let mut dir = vec![0u32; (1usize << bits) + 1];
+        for (k, _) in &kept {
+            dir[(k >> shift) as usize + 1] += 1;
+        }
+        for b in 1..dir.len() {
+            dir[b] += dir[b - 1];
+        }
+        let (keys, rows) = kept.into_iter().unzip();
+        (
+            BlockIndex {
+                keys,
+                rows,
+                dir,
+                shift,
+            },
+            dropped,
+        )
+    }
+
+    fn rows(&self, key: u64) -> &[u32] {
+        if self.keys.is_empty() {
+            return &[];
+        }
+        let b = (key >> self.shift) as usize;
+        let (lo, hi) = (self.dir[b] as usize, self.dir[b + 1] as usize);
+        let bucket = &self.keys[lo..hi];
+        let start = bucket.partition_point(|&k| k < key);
+        let end = start + bucket[start..].partition_point(|&k| k == key);
+        &self.rows[lo + start..lo + end]
+    }
+}
+
+/// The participants as the probabilistic pass sees them.
+#[derive(Debug, Default)]
+pub struct PersonSide {
+    persons: Vec<PersonId>,
+    features: Vec<Features>,
+    tf: Vec<RowTf>,
+    index: BlockIndex,
+    /// `(person, row)` sorted: a person's participant rows, for anchor pairs.
+    by_person: Vec<(PersonId, u32)>,
+    /// Blocks left out for holding more than `max_block` rows.
+    pub dropped_blocks: u64,
+}
+
+impl PersonSide {
+    /// `rows`: each participant row's (surviving) person and features.
+    pub fn build(rows: Vec<(PersonId, Features)>, cfg: &ProbConfig) -> PersonSide {
+        let (persons, features): (Vec<PersonId>, Vec<Features>) = rows.into_iter().unzip();
+        let mut entries = Vec::with_capacity(features.len() * 6);
+        for (r, f) in features.iter().enumerate() {
+            for (_, key) in f.blocks.iter() {
+                entries.push((key, r as u32));
+            }
+        }
+        let (index, dropped_blocks) = BlockIndex::build(entries, cfg.max_block);
+        let count = |field: Field| -> HashMap<&[u64], u32> {
+            let mut c: HashMap<&[u64], u32> = HashMap::new();
+            for f in &features {
+                if f.encoding.has(field) {
+                    *c.entry(f.encoding.field(field)).or_default() += 1;
+                }
+            }
+            c
+        };
+        let (firsts, lasts) = (count(Field::First), count(Field::Last));
+        let tf = features
+            .iter()
+            .map(|f| RowTf {
+                first: tf_of(&firsts, &f.encoding, Field::First),
+                last: tf_of(&lasts, &f.encoding, Field::Last),
+            })
+            .collect();
+        drop((firsts, lasts));
+        let mut by_person: Vec<(PersonId, u32)> = persons
+            .iter()
+            .enumerate()
+            .map(|(r, &p)| (p, r as u32))
+            .collect();
+        by_person.sort_unstable();
+        PersonSide {
+            persons,
+            features,
+            tf,
+            index,
+            by_person,
+            dropped_blocks,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.persons.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.persons.is_empty()
+    }
+
+    pub fn person(&self, row: u32) -> PersonId {
+        self.persons[row as usize]
+    }
+
+    /// Term-frequency `u` of the exact names of participant row `row`.
+    fn tf(&self, row: u32) -> Tf {
+        let n = self.len().max(1) as f64;
+        let t = self.tf[row as usize];
+        Tf {
+            first: (t.first > 0).then(|| t.first as f64 / n),
+            last: (t.last > 0).then(|| t.last as f64 / n),
+        }
+    }
+
+    /// The participant rows of one person.
+    fn rows_of(&self, person: PersonId) -> &[(PersonId, u32)] {
+        let lo = self.by_person.partition_point(|e| e.0 < person);
+        let hi = lo + self.by_person[lo..].partition_point(|e| e.0 == person);
+        &self.by_person[lo..hi]
+    }
+
+    /// Participant rows sharing a blocking key with `f`, each once.
+    fn candidates(&self, f: &Features, out: &mut Vec<u32>) {
+        out.clear();
+        for (_, key) in f.blocks.iter() {
+            out.extend_from_slice(self.index.rows(key));
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// Members of one household (twins above all) share surname, birth date and ZIP, so
+/// their agreement on those fields is not independent evidence, which the model assumes.
+/// What tells them apart is the first name and the SSN: a pair whose first names
+/// disagree outright is never linked automatically (at most reviewed), and one whose
+/// valid SSNs disagree as well is a non-link whatever its weight.
+fn household_guard(p: Pattern) -> Option<Band> {
+    let first_differs = p.level(CompField::First) == CompField::First.levels().len() - 1;
+    let ssn_differs = p.level(CompField::Ssn) == CompField::Ssn.levels().len() - 1;
+    match (first_differs, ssn_differs) {
+        (true, true) => Some(Band::NonLink),
+        (true, false) => Some(Band::Review),
+        _ => None,
+    }
+}
+
+fn tf_of(counts: &HashMap<&[u64], u32>, e: &Encoding, field: Field) -> u32 {
+    if e.has(field) {
+        counts.get(e.field(field)).copied().unwrap_or(0)
+    } else {
+        0
+    }
+}
+
+/// A record waiting for the model: its payload and its candidate pairs.
+struct Pending<T> {
+    payload: T,
+    record_key: Option<Token>,
+    /// `pairs[start..end]`.
+    start: u32,
+    end: u32,
+}
+
+/// The outcome for one record that had candidates.
+#[derive(Debug, Clone)]
+pub struct Decision<T> {
+    pub payload: T,
+    pub record_key: Option<Token>,
+    pub band: Band,
+    pub person: PersonId,
+    pub weight: f64,
+    /// The model's probability that the best candidate is the record's person.
+    pub probability: f64,
+    pub pattern: Pattern,
+    /// The runner-up person and its weight, when there was one.
+    pub runner_up: Option<(PersonId, f64)>,
+    /// Per field: (field, level, weight).
+    pub fields: Vec<(&'static str, &'static str, f64)>,
+}
+
+/// What the self-report says about one source's probabilistic pass.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct PassReport {
+    /// Unlinked records the pass looked at, and those with at least one candidate.
+    pub records: u64,
+    pub records_with_candidates: u64,
+    pub candidate_pairs: u64,
+    pub linked: u64,
+    pub review: u64,
+    pub non_link: u64,
+    /// Of the review band, records sent there because two persons scored alike.
+    pub ambiguous: u64,
+    /// Expected share of the link band that are true matches (mean probability).
+    pub estimated_precision: f64,
+    /// Expected share of the true matches among the records with candidates that the
+    /// link band holds.
+    pub estimated_recall: f64,
+    pub model: Option<Model>,
+}
+
+/// Records kept for the random pairs that estimate `u`, and pairs per kept record.
+const SAMPLE_RECORDS: usize = 2_000;
+const PAIRS_PER_SAMPLE: usize = 100;
+
+/// One source's probabilistic pass; `T` is what the caller needs back for each decided
+/// record (evidence facts, a wage row).
+pub struct SourcePass<'p, T> {
+    side: &'p PersonSide,
+    cfg: ProbConfig,
+    pending: Vec<Pending<T>>,
+    pairs: Vec<(u32, Pattern)>,
+    counts: HashMap<Pattern, u64>,
+    anchors: HashMap<Pattern, u64>,
+    sample: Vec<Features>,
+    seen: u64,
+    rng: rand_chacha::ChaCha8Rng,
+    scratch: Vec<u32>,
+    report: PassReport,
+}
+
+impl<'p, T> SourcePass<'p, T> {
+    /// `seed` makes the random pairs (and so the model) the same on a rerun.
+    pub fn new(side: &'p PersonSide, cfg: ProbConfig, seed: u64) -> SourcePass<'p, T> {
+        SourcePass {
+            side,
+            cfg,
+            pending: Vec::new(),
+            pairs: Vec::new(),
+            counts: HashMap::new(),
+            anchors: HashMap::new(),
+            sample: Vec::new(),
+            seen: 0,
+            rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
+            scratch: Vec::new(),
+            report: PassReport::default(),
+        }
+    }
+
+    /// Offers one unlinked record. `excluded` persons were rejected for it in review.
+    /// `payload` is called only when the record has a candidate (most unlinked records,
+    /// people who are not participants at all, have none); returns whether it had one.
+    pub fn offer(
+        &mut self,
+        f: &Features,
+        record_key: Option<Token>,
+        excluded: &[PersonId],
+        payload: impl FnOnce() -> T,
+    ) -> bool {
+        self.report.records += 1;
+        // Reservoir sample: every record has the same chance to give random pairs.
+        self.seen += 1;
+        if self.sample.len() < SAMPLE_RECORDS {
+            self.sample.push(*f);
+        } else {
+            let j = self.rng.random_range(0..self.seen);
+            if (j as usize) < SAMPLE_RECORDS {
+                self.sample[j as usize] = *f;
+            }
+        }
+        let mut cands = std::mem::take(&mut self.scratch);
+        self.side.candidates(f, &mut cands);
+        let start = self.pairs.len() as u32;
+        for &row in &cands {
+            if excluded.contains(&self.side.person(row)) {
+                continue;
+            }
+            let p = compare(f, &self.side.features[row as usize]).pattern;
+            *self.counts.entry(p).or_default() += 1;
+            self.pairs.push((row, p));
+        }
+        self.scratch = cands;
+        let end = self.pairs.len() as u32;
+        if end == start {
+            return false;
+        }
+        self.report.records_with_candidates += 1;
+        self.pending.push(Pending {
+            payload: payload(),
+            record_key,
+            start,
+            end,
+        });
+        true
+    }
+
+    /// Offers a record an exact pass linked to `person`: its comparison with the person's
+    /// closest participant row is an *anchor* for EM, a pair known to be a match. The
+    /// fields the exact pass selected on (`censored`) are left out of the pattern, since
+    /// their agreement says nothing about how matches agree.
+    ///
+    /// Without anchors EM sees only what the exact passes left over, where true matches
+    /// are few and families sharing surname, birth date and ZIP are many; it then takes
+    /// the families for the match class (seen on the generated states).
+    pub fn anchor(&mut self, f: &Features, person: PersonId, censored: &[CompField]) {
+        let side = self.side;
+        let best = side
+            .rows_of(person)
+            .iter()
+            .map(|&(_, row)| compare(f, &side.features[row as usize]).pattern)
+            .max_by_key(|p| COMP_FIELDS.iter().filter(|&&c| p.level(c) == 1).count());
+        if let Some(mut p) = best {
+            for &c in censored {
+                p = p.with(c, 0);
+            }
+            *self.anchors.entry(p).or_default() += 1;
+        }
+    }
+
+    /// Anchors offered so far.
+    pub fn anchors(&self) -> u64 {
+        self.anchors.values().sum()
+    }
+
+    /// Estimates the model and decides every record that had candidates.
+    pub fn finish(mut self) -> (Vec<Decision<T>>, PassReport) {
+        let model = self.estimate();
+        let mut decisions = Vec::with_capacity(self.pending.len());
+        let (mut sum_linked, mut sum_all) = (0.0, 0.0);
+        for p in std::mem::take(&mut self.pending) {
+            // Best weight per person (a person may have several participant rows).
+            let mut best: Vec<(PersonId, f64, u32, Pattern)> = Vec::new();
+            for &(row, pat) in &self.pairs[p.start as usize..p.end as usize] {
+                let w = model.weight(pat, self.side.tf(row));
+                let person = self.side.person(row);
+                match best.iter_mut().find(|b| b.0 == person) {
+                    Some(b) if b.1 >= w => {}
+                    Some(b) => *b = (person, w, row, pat),
+                    None => best.push((person, w, row, pat)),
+                }
+            }
+            best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            let (person, weight, row, pattern) = best[0];
+            let runner_up = best.get(1).map(|b| (b.0, b.1));
+            let tf = self.side.tf(row);
+            let probability = model.probability(pattern, tf);
+            let ambiguous = runner_up.is_some_and(|(_, w2)| {
+                w2 >= self.cfg.review_threshold && weight - w2 < self.cfg.ambiguity_margin
+            });
+            let household = household_guard(pattern);
+            let band = if household == Some(Band::NonLink) {
+                Band::NonLink
+            } else if weight >= self.cfg.link_threshold && !ambiguous && household.is_none() {
+                Band::Link
+            } else if weight >= self.cfg.review_threshold {
+                Band::Review
+            } else {
+                Band::NonLink
+            };
+            match band {
+                Band::Link => {
+                    self.report.linked += 1;
+                    sum_linked += probability;
+                }
+                Band::Review => {
+                    self.report.review += 1;
+                    if ambiguous {
+                        self.report.ambiguous += 1;
+                    }
+                }
+                Band::NonLink => self.report.non_link += 1,
+            }
+            sum_all += probability;
+            let fields = COMP_FIELDS
+                .iter()
+                .map(|&f| {
+                    let l = pattern.level(f);
+                    let tf_u = match (f, l) {
+                        (CompField::First, 1) => tf.first,
+                        (CompField::Last, 1) => tf.last,
+                        _ => None,
+                    };
+                    (f.name(), f.levels()[l], model.field_weight(f, l, tf_u))
+                })
+                .collect();
+            decisions.push(Decision {
+                payload: p.payload,
+                record_key: p.record_key,
+                band,
+                person,
+                weight,
+                probability,
+                pattern,
+                runner_up,
+                fields,
+            });
+        }
+        self.report.candidate_pairs = self.pairs.len() as u64;
+        self.report.estimated_precision = if self.report.linked > 0 {
+            sum_linked / self.report.linked as f64
+        } else {
+            1.0
+        };
+        self.report.estimated_recall = if sum_all > 0.0 {
+            sum_linked / sum_all
+        } else {
+            1.0
+        };
+        self.report.model = Some(model);
+        (decisions, self.report)
+    }
+
+    fn estimate(&mut self) -> Model {
+        let mut random: HashMap<Pattern, f64> = HashMap::new();
+        let mut n_random = 0u64;
+        if !self.side.is_empty() {
+            for f in &self.sample {
+                for _ in 0..PAIRS_PER_SAMPLE {
+                    let row = self.rng.random_range(0..self.side.len());
+                    *random
+                        .entry(compare(f, &self.side.features[row]).pattern)
+                        .or_default() += 1.0;
+                    n_random += 1;
+                }
+            }
+        }
+        let random: Vec<(Pattern, f64)> = random.into_iter().collect();
+        let u = level_frequencies(&random);
+        let mut candidates: Vec<(Pattern, u64)> = self.counts.drain().collect();
+        candidates.sort_unstable();
+        let mut anchors: Vec<(Pattern, u64)> = self.anchors.drain().collect();
+        anchors.sort_unstable();
+        Model::estimate(&candidates, &anchors, u, n_random)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::token::Tokenizer;
+    use crate::identity::{IdentityFields, Sex, demo, ssn};
+    use chrono::NaiveDate;
+
+    fn person(t: &Tokenizer, i: u32) -> IdentityFields {
+        const FIRST: [&str; 12] = [
+            "MARY", "JAMES", "LINDA", "ROBERT", "PATRICIA", "JOHN", "BARBARA", "MICHAEL", "SUSAN",
+            "DAVID", "KAREN", "RICHARD",
+        ];
+        const LAST: [&str; 10] = [
+            "SMITH",
+            "GARCIA",
+            "NGUYEN",
+            "OKAFOR",
+            "KOWALSKI",
+            "BROWN",
+            "LEE",
+            "PATEL",
+            "MULLER",
+            "JOHANSSON",
+        ];
+        let _ = t;
+        let ssn = format!("{:03}-{:02}-{:04}", 100 + i % 500, 10 + i % 80, 1000 + i);
+        IdentityFields {
+            ssn: ssn::normalize(&ssn).ok(),
+            first: Some(FIRST[(i % 12) as usize].into()),
+            last: Some(LAST[((i / 12) % 10) as usize].into()),
+            dob: NaiveDate::from_ymd_opt(1950 + (i % 50) as i32, 1 + i % 12, 1 + i % 28),
+            sex: Some(if i.is_multiple_of(2) { Sex::F } else { Sex::M }),
+            zip: Some(demo::zip(&format!("{:05}", 60000 + i % 900)).unwrap()),
+        }
+    }
+
+    #[test]
+    fn typos_link_and_strangers_do_not() {
+        let t = Tokenizer::new(&[1; 32], "k");
+        let people: Vec<IdentityFields> = (0..3000).map(|i| person(&t, i)).collect();
+        let side = PersonSide::build(
+            people
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (i as PersonId + 1, Features::of(f, &t)))
+                .collect(),
+            &ProbConfig::default(),
+        );
+        let mut pass: SourcePass<'_, (u32, bool)> =
+            SourcePass::new(&side, ProbConfig::default(), 1);
+        for i in 0..3000u32 {
+            let mut f = people[i as usize].clone();
+            // Every third record: one SSN digit wrong; every fifth: no SSN, a surname typo.
+            if i % 3 == 0 {
+                let d = f.ssn.as_ref().unwrap().digits();
+                let mut s = String::from_utf8(d.to_vec()).unwrap();
+                let last = (s.as_bytes()[8] - b'0' + 1) % 10;
+                s.replace_range(8..9, &last.to_string());
+                f.ssn = ssn::normalize(&s).ok();
+            }
+            if i % 5 == 0 {
+                f.ssn = None;
+                let l = f.last.take().unwrap();
+                f.last = Some(format!("{}{}", &l[..l.len() - 1], "X"));
+            }
+            pass.offer(&Features::of(&f, &t), None, &[], || (i, true));
+        }
+        // Strangers: new people sharing a surname and initials with participants.
+        for i in 0..500u32 {
+            let mut f = person(&t, 10_000 + i);
+            f.ssn = ssn::normalize(&format!("{:03}-{:02}-{:04}", 600 + i % 60, 91, 1000 + i)).ok();
+            f.dob = NaiveDate::from_ymd_opt(2005, 1 + i % 12, 1 + i % 28);
+            f.zip = Some(demo::zip(&format!("{:05}", 70000 + i)).unwrap());
+            pass.offer(&Features::of(&f, &t), None, &[], || (i, false));
+        }
+        let (decisions, report) = pass.finish();
+        let model = report.model.as_ref().unwrap();
+        assert!(model.converged);
+        let mut true_links = 0;
+        for d in &decisions {
+            let (i, real) = d.payload;
+            if d.band == Band::Link {
+                assert!(real, "a stranger linked: {:?}", d.pattern.describe());
+                assert_eq!(d.person, i as PersonId + 1, "linked to the wrong person");
+                true_links += 1;
+            }
+        }
+        assert!(
+            true_links >= 2950,
+            "{true_links} of 3000 linked: {report:?}"
+        );
+        assert!(report.estimated_precision > 0.99);
+    }
+}

@@ -1,0 +1,231 @@
+//! The probabilistic pass inside a run: what the exact passes left unlinked in one source
+//! goes through [`crate::link::prob`], with the review decisions of earlier runs applied
+//! first (an accepted link links, a rejected pair is never compared again), and comes back
+//! as links, review items and counts.
+
+use std::collections::HashMap;
+
+use crate::identity::identify::Features;
+use crate::identity::registry::{PersonId, Registry};
+use crate::identity::ssn::Last4;
+use crate::identity::token::Token;
+use crate::link::prob::{Band, Decision, PassReport, PersonSide, ProbConfig, SourcePass};
+use crate::link::{LinkOutcome, LinkStats, PROBABILISTIC};
+use crate::store::{LinkDecisionRow, NewLinkReview};
+
+/// Review decisions of earlier runs, by source and record key, on surviving persons.
+#[derive(Debug, Default)]
+pub(super) struct Decisions {
+    accepted: HashMap<(String, Token), PersonId>,
+    rejected: HashMap<(String, Token), Vec<PersonId>>,
+}
+
+impl Decisions {
+    pub fn new(rows: Vec<LinkDecisionRow>, registry: &Registry) -> Decisions {
+        let mut d = Decisions::default();
+        for r in rows {
+            let person = registry.survivor(r.person_id);
+            let key = (r.source, r.record_key);
+            if r.accepted {
+                d.accepted.insert(key, person);
+            } else {
+                d.rejected.entry(key).or_default().push(person);
+            }
+        }
+        d
+    }
+
+    pub fn accepted(&self, source: &str, key: Option<&Token>) -> Option<PersonId> {
+        let key = key?;
+        self.accepted.get(&(source.to_string(), *key)).copied()
+    }
+
+    fn rejected(&self, source: &str, key: Option<&Token>) -> &[PersonId] {
+        key.and_then(|k| self.rejected.get(&(source.to_string(), *k)))
+            .map_or(&[], Vec::as_slice)
+    }
+}
+
+/// A record waiting for the model, with what the run needs once it is decided.
+pub(super) struct Waiting<T> {
+    /// How the exact passes left it (counted as such unless it links now).
+    exact: LinkOutcome,
+    /// Where it is, for a reviewer: `file:row`.
+    record_ref: String,
+    last4: Option<Last4>,
+    pub data: T,
+}
+
+/// Exactly linked records per source whose pairs anchor EM: enough for `m` to a few
+/// tenths of a percent, few enough to cost nothing next to the source.
+const ANCHORS_PER_SOURCE: u64 = 20_000;
+
+/// One source's probabilistic pass as the run drives it.
+pub(super) struct SourceLinkage<'p, T> {
+    source: String,
+    pass: SourcePass<'p, Waiting<T>>,
+    decisions: &'p Decisions,
+    pub accepted: u64,
+}
+
+/// A record the pass linked: its data, person, pass name and match weight.
+pub(super) type Linked<T> = (T, PersonId, &'static str, Option<f64>);
+
+impl<'p, T> SourceLinkage<'p, T> {
+    pub fn new(
+        source: &str,
+        side: &'p PersonSide,
+        cfg: ProbConfig,
+        decisions: &'p Decisions,
+    ) -> SourceLinkage<'p, T> {
+        // The same source gives the same random pairs on every run of the same data.
+        let seed = source.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0000_0100_0000_01b3)
+        });
+        SourceLinkage {
+            source: source.to_string(),
+            pass: SourcePass::new(side, cfg, seed),
+            decisions,
+            accepted: 0,
+        }
+    }
+
+    /// The person a reviewer accepted for this record, if any.
+    pub fn accepted_person(&self, key: Option<&Token>) -> Option<PersonId> {
+        self.decisions.accepted(&self.source, key)
+    }
+
+    /// Whether the pass still wants anchor pairs (records an exact pass linked).
+    pub fn wants_anchor(&self) -> bool {
+        self.pass.anchors() < ANCHORS_PER_SOURCE
+    }
+
+    /// Offers a record exact pass `pass` linked to `person`, as an anchor for EM.
+    pub fn anchor(&mut self, features: &Features, person: PersonId, pass: &str) {
+        use crate::link::prob::compare::CompField;
+        // A name pass selected its records for agreeing names and birth date: those
+        // fields are censored. The SSN pass is not censored: the share of anchors it
+        // linked, next to those the name passes linked (whose SSNs disagree or are
+        // missing), is how often matches agree on SSN.
+        let censored: &[CompField] = if pass.starts_with("ssn") {
+            &[]
+        } else {
+            &[
+                CompField::First,
+                CompField::Last,
+                CompField::Dob,
+                CompField::Sex,
+                CompField::Zip,
+            ]
+        };
+        self.pass.anchor(features, person, censored);
+    }
+
+    /// Offers an unlinked record; `record_ref` and `data` are made only if it has a
+    /// candidate. A record without one is counted by its exact outcome at once.
+    pub fn offer(
+        &mut self,
+        features: &Features,
+        key: Option<Token>,
+        exact: LinkOutcome,
+        last4: Option<Last4>,
+        make: impl FnOnce() -> (String, T),
+        stats: &mut LinkStats,
+    ) {
+        if !features.is_blockable() {
+            stats.count(exact);
+            return;
+        }
+        let excluded = self.decisions.rejected(&self.source, key.as_ref());
+        let waiting = || {
+            let (record_ref, data) = make();
+            Waiting {
+                exact,
+                record_ref,
+                last4,
+                data,
+            }
+        };
+        if !self.pass.offer(features, key, excluded, waiting) {
+            stats.count(exact);
+        }
+    }
+
+    /// Decides every waiting record: links come back for the caller to record, review
+    /// items go to `reviews`, and `stats` counts every record once.
+    pub fn finish(
+        self,
+        stats: &mut LinkStats,
+        person_last4: &HashMap<PersonId, Last4>,
+        reviews: &mut Vec<NewLinkReview>,
+    ) -> (Vec<Linked<T>>, PassReport) {
+        let (decisions, report) = self.pass.finish();
+        let mut linked = Vec::new();
+        let mut items: HashMap<(Token, PersonId), usize> = HashMap::new();
+        for d in decisions {
+            let Decision {
+                payload,
+                record_key,
+                band,
+                person,
+                weight,
+                ..
+            } = &d;
+            match band {
+                Band::Link => {
+                    stats.count_linked_by(PROBABILISTIC);
+                }
+                Band::Review => {
+                    stats.count(payload.exact);
+                    stats.review += 1;
+                    if let Some(key) = record_key {
+                        let fields: Vec<serde_json::Value> = d
+                            .fields
+                            .iter()
+                            .map(|(f, l, w)| {
+                                serde_json::json!({ "field": f, "level": l, "weight": round2(*w) })
+                            })
+                            .collect();
+                        match items.get(&(*key, *person)) {
+                            Some(&i) => {
+                                let item: &mut NewLinkReview = &mut reviews[i];
+                                item.rows += 1;
+                                if *weight > item.weight {
+                                    item.weight = round2(*weight);
+                                    item.probability = d.probability;
+                                    item.fields = serde_json::Value::Array(fields);
+                                }
+                            }
+                            None => {
+                                items.insert((*key, *person), reviews.len());
+                                reviews.push(NewLinkReview {
+                                    source: self.source.clone(),
+                                    record_key: *key,
+                                    person_id: *person,
+                                    weight: round2(*weight),
+                                    probability: d.probability,
+                                    fields: serde_json::Value::Array(fields),
+                                    rows: 1,
+                                    record_ref: Some(payload.record_ref.clone()),
+                                    record_ssn_last4: payload.last4.map(|l| l.to_string()),
+                                    person_ssn_last4: person_last4
+                                        .get(person)
+                                        .map(|l| l.to_string()),
+                                });
+                            }
+                        }
+                    }
+                }
+                Band::NonLink => stats.count(payload.exact),
+            }
+            if d.band == Band::Link {
+                linked.push((d.payload.data, d.person, PROBABILISTIC, Some(d.weight)));
+            }
+        }
+        (linked, report)
+    }
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
+}
