@@ -388,6 +388,5 @@ mod purge;
 pub use purge::{PurgeRecorded, UnpurgedFile};
 mod linkage;
 pub use linkage::{
-    DecisionOutcome, LinkDecisionRow, LinkQualityRow, NewLinkReview, ReviewFilter, ReviewId,
-    ReviewItem,
+    DecisionOutcome, LinkDecisionRow, NewLinkReview, ReviewFilter, ReviewId, ReviewItem,
 };
