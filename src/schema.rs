@@ -178,6 +178,8 @@ struct RawSource {
     columns: Vec<RawColumn>,
     #[serde(default)]
     evidence: Option<RawEvidence>,
+    #[serde(default)]
+    identified_by: Vec<Vec<String>>,
 }
 
 /// A sensitive-PII category with its severity rank (1 = most severe).
@@ -229,6 +231,11 @@ pub struct SourceSchema {
     pub description: String,
     pub columns: Vec<Column>,
     pub evidence: Option<EvidenceRoles>,
+    /// Alternative sets of identity columns, one of which a row must carry in full (a
+    /// non-blank value in each) to be kept: a row with none of them is something no pass,
+    /// exact or probabilistic, could ever link. Empty: no such rule (participants, whose
+    /// record id alone makes a person).
+    pub identified_by: Vec<Vec<String>>,
 }
 
 impl SourceSchema {
@@ -587,12 +594,33 @@ fn validate_source(
         }
         (_, None) => None,
     };
+    for group in &raw.identified_by {
+        if group.is_empty() {
+            return Err(invalid("`identified_by` holds an empty list".into()));
+        }
+        for col in group {
+            match columns.iter().find(|c| &c.name == col) {
+                None => {
+                    return Err(invalid(format!(
+                        "`identified_by` names `{col}`, which is not a column"
+                    )));
+                }
+                Some(c) if c.identity.is_none() => {
+                    return Err(invalid(format!(
+                        "`identified_by` names `{col}`, which feeds no identity field"
+                    )));
+                }
+                Some(_) => {}
+            }
+        }
+    }
     Ok(SourceSchema {
         name: raw.name,
         kind: raw.kind,
         description: raw.description,
         columns,
         evidence,
+        identified_by: raw.identified_by,
     })
 }
 

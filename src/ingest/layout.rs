@@ -153,8 +153,18 @@ pub fn columns(schema: &SourceSchema, layout: Layout) -> Vec<LayoutColumn> {
             data_type: c.ty.arrow_type(),
             required: c.required,
             // A file without the SSN column would silently give every person a temporary
-            // ID, so it must be there even where blank values are allowed.
-            must_exist: c.required || c.identity == Some(IdentityRole::Ssn),
+            // ID, and one without a name or DOB column would link nothing by name, so
+            // they must be there even where blank values are allowed.
+            must_exist: c.required
+                || matches!(
+                    c.identity,
+                    Some(
+                        IdentityRole::Ssn
+                            | IdentityRole::FirstName
+                            | IdentityRole::LastName
+                            | IdentityRole::Dob
+                    )
+                ),
         }
     };
     match layout {

@@ -48,6 +48,11 @@ use rowset::RowSet;
 /// per-batch work, small enough (a few MB for the wage file) to keep memory flat.
 pub const DEFAULT_BATCH_ROWS: usize = 65_536;
 
+/// Reject reason of a row that carries none of its schema's `identified_by` sets: no
+/// exact or probabilistic pass could link it, so keeping it would only hide it in the
+/// unlinked count.
+pub const NO_IDENTIFIER: &str = "no_identifier";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FileFormat {
     Csv,
@@ -428,6 +433,9 @@ pub(crate) struct Assembler {
     ssn: Option<usize>,
     /// The first problem of the record being checked: reason and layout column.
     fault: Option<(&'static str, usize)>,
+    /// The schema's `identified_by` sets as layout positions (raw layout only: a
+    /// tokenized row's identifiers were judged by the partner's `xmatch tokenize`).
+    identified_by: Vec<Vec<usize>>,
 }
 
 impl Assembler {
@@ -452,6 +460,20 @@ impl Assembler {
             Layout::Raw => (pos(IdentityRole::RecordId), pos(IdentityRole::Ssn)),
             Layout::Tokenized => (None, None),
         };
+        let identified_by = match layout {
+            Layout::Raw => schema
+                .identified_by
+                .iter()
+                .map(|group| {
+                    group
+                        .iter()
+                        // A column the layout lacks can never be present.
+                        .map(|n| cols.iter().position(|c| &c.name == n).unwrap_or(usize::MAX))
+                        .collect()
+                })
+                .collect(),
+            Layout::Tokenized => Vec::new(),
+        };
         Assembler {
             schema: layout::arrow_schema(schema, layout),
             parsed: vec![Parsed::Null; cols.len()],
@@ -468,6 +490,7 @@ impl Assembler {
             record_id,
             ssn,
             fault: None,
+            identified_by,
         }
     }
 
@@ -500,6 +523,9 @@ impl Assembler {
     /// its checks is kept; whether it repeats an earlier record is decided for the whole
     /// batch in [`Assembler::take`].
     pub(crate) fn end_row(&mut self, row: u64) {
+        if self.fault.is_none() && !self.identifiable() {
+            self.fault = Some((NO_IDENTIFIER, usize::MAX));
+        }
         match self.fault.take() {
             None => {
                 let mut h = RowHash::new();
@@ -523,6 +549,15 @@ impl Assembler {
                 self.rejects.push(reject);
             }
         }
+    }
+
+    /// Whether the record carries one of the schema's `identified_by` sets in full.
+    fn identifiable(&self) -> bool {
+        self.identified_by.is_empty()
+            || self.identified_by.iter().any(|g| {
+                g.iter()
+                    .all(|&i| self.parsed.get(i).is_some_and(|p| *p != Parsed::Null))
+            })
     }
 
     /// A reject for a record whose columns were not (all) checked.

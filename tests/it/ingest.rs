@@ -132,7 +132,7 @@ fn bad_rows_become_rejects_with_row_and_reason() {
         assert_eq!(stats.encoding, Encoding::Utf8);
         assert_eq!(
             (stats.rows_read, stats.rows_accepted, stats.rows_rejected),
-            (11, 4, 7)
+            (12, 5, 7)
         );
         let got: Vec<(u64, &str, Option<&str>)> = rejects(&b)
             .iter()
@@ -153,12 +153,14 @@ fn bad_rows_become_rejects_with_row_and_reason() {
                 (6, "missing_required", Some("claim_id")),
                 (7, "duplicate_row", None),
                 (10, "wrong_field_count", None),
-                (11, "missing_required", Some("ssn")),
+                // No SSN and no surname: nothing could link it.
+                (11, "no_identifier", None),
             ],
             "batch_rows {batch_rows}"
         );
         let accepted_rows: Vec<u64> = b.iter().flat_map(|x| x.rows.clone()).collect();
-        assert_eq!(accepted_rows, vec![1, 2, 8, 9]);
+        // Row 12 has no SSN and no first name, but its surname and DOB can link.
+        assert_eq!(accepted_rows, vec![1, 2, 8, 9, 12]);
         let all = concat(&b);
         // The BOM is not part of the first column's name, the quoted line break stays
         // inside its field, and the row after it is row 2, not 3.
@@ -244,7 +246,7 @@ fn parquet_and_csv_of_the_same_data_give_identical_batches() {
     claims_as_text_parquet(&text);
     let (pq, stats) = read_all(&text, &s, Layout::Raw, 2);
     assert_eq!(concat(&pq), csv_all);
-    assert_eq!((stats.rows_read, stats.rows_rejected), (10, 6));
+    assert_eq!((stats.rows_read, stats.rows_rejected), (11, 6));
     let reasons: Vec<String> = rejects(&pq).into_iter().map(|r| r.reason).collect();
     assert_eq!(
         reasons,
@@ -254,7 +256,7 @@ fn parquet_and_csv_of_the_same_data_give_identical_batches() {
             "bad_int",
             "missing_required",
             "duplicate_row",
-            "missing_required"
+            "no_identifier"
         ]
     );
 }
@@ -297,7 +299,7 @@ fn identify_gives_null_tokens_for_bad_ssns_and_counts_reasons() {
     let (b, _) = read_all(&fixture("claims_bom_quoted.csv"), &s, Layout::Raw, 1024);
     let t = tokenizer();
     let id = identify(&b[0], &s, Layout::Raw, &t, today()).unwrap();
-    assert_eq!(id.len(), 4); // rows 1, 2, 8, 9
+    assert_eq!(id.len(), 5); // rows 1, 2, 8, 9, 12
     let ssn = &id.tokens[Rule::Ssn.index()];
     let ssn_dob = &id.tokens[Rule::SsnDob.index()];
     let name_dob = &id.tokens[Rule::NameDob.index()];
@@ -310,7 +312,16 @@ fn identify_gives_null_tokens_for_bad_ssns_and_counts_reasons() {
         ssn[3].is_none() && ssn_dob[3].is_none(),
         "10 digits give no SSN token"
     );
-    assert!(name_dob.iter().all(Option::is_some), "names still usable");
+    assert!(
+        name_dob[..4].iter().all(Option::is_some),
+        "names still usable"
+    );
+    // Row 12: no SSN and no first name, kept for its surname and DOB.
+    assert!(ssn[4].is_none() && name_dob[4].is_none());
+    assert_eq!(
+        id.reasons[4],
+        vec![Reason::SsnMissing, Reason::NameMissing, Reason::ZipMissing]
+    );
     // ui_claims has no sex column: that rule is never filled, and no reason is invented.
     assert!(
         id.tokens[Rule::NameInitSexDob.index()]
@@ -325,10 +336,10 @@ fn identify_gives_null_tokens_for_bad_ssns_and_counts_reasons() {
     let counts = id.reason_counts();
     assert_eq!(counts.get(Reason::SsnInvalidArea), 1);
     assert_eq!(counts.get(Reason::SsnBadLength), 1);
-    assert_eq!(counts.get(Reason::ZipMissing), 1);
+    assert_eq!(counts.get(Reason::ZipMissing), 2);
     assert_eq!(
         id.birth_year,
-        vec![Some(1983), Some(1990), Some(1988), Some(1979)]
+        vec![Some(1983), Some(1990), Some(1988), Some(1979), Some(1967)]
     );
     assert_eq!(id.zip3[1].as_deref(), Some("651"));
     assert_eq!(id.ssn_last4[2].as_deref(), Some("3456"));
