@@ -111,14 +111,23 @@ pub enum Command {
     /// Size your hardware: generate a state of N participants (not timed), then run the
     /// nightly pipeline twice on it (empty registry, then steady state) and print per-stage
     /// times, rows per second and peak memory of each run.
+    ///
+    /// With --linkage: judge linkage instead of speed. Runs the pipeline on a generated
+    /// state with the exact passes alone, then with the probabilistic pass, and prints
+    /// each run's precision and recall against the generator's truth per source, the
+    /// bands' sizes and the model's self-reported precision and recall beside the true
+    /// ones.
     Bench {
-        #[arg(long, default_value_t = 1_000_000)]
-        participants: usize,
+        /// Participants (default 1,000,000; 100,000 with --linkage).
+        #[arg(long)]
+        participants: Option<usize>,
         /// Workspace directory (default: a fresh one under the system temp directory).
         #[arg(long)]
         dir: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        #[arg(long)]
+        linkage: bool,
     },
     /// Partner side: turn a raw source file into keyed tokens with the shared key, so
     /// only tokens leave the agency. Writes CSV or Parquet by OUT's extension.
@@ -538,7 +547,22 @@ pub async fn run(cli: Cli) -> Result<()> {
             participants,
             dir,
             seed,
+            linkage: true,
         } => {
+            let participants = participants.unwrap_or(100_000);
+            let dir = dir.unwrap_or_else(|| {
+                std::env::temp_dir().join(format!("xmatch-linkage-{participants}-{seed}"))
+            });
+            let report = demo::linkage_bench(&dir, participants, seed).await?;
+            println!("{report}");
+        }
+        Command::Bench {
+            participants,
+            dir,
+            seed,
+            linkage: false,
+        } => {
+            let participants = participants.unwrap_or(1_000_000);
             let dir = dir.unwrap_or_else(|| {
                 std::env::temp_dir().join(format!("xmatch-bench-{participants}-{seed}"))
             });

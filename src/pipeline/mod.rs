@@ -7,6 +7,7 @@ mod outputs;
 pub mod progress;
 pub mod run;
 pub mod summary;
+pub mod truth;
 
 pub use config::Pipeline;
 pub use job::{JobOutcome, execute};

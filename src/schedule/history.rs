@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use chrono::{DateTime, Utc};
 
-use crate::store::{LineageFile, RunRow, Store, StoreError};
+use crate::store::{LineageFile, LinkQualityRow, RunRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum HistoryError {
@@ -72,10 +72,11 @@ pub async fn list(
 pub async fn show(store: &Store, id: i64) -> Result<String, HistoryError> {
     let r = store.run(id).await?.ok_or(HistoryError::NoSuchRun(id))?;
     let files = store.lineage_by_run(id).await?;
-    Ok(render_show(&r, &files))
+    let quality = store.link_quality(id).await?;
+    Ok(render_show(&r, &files, &quality))
 }
 
-fn render_show(r: &RunRow, files: &[LineageFile]) -> String {
+fn render_show(r: &RunRow, files: &[LineageFile], quality: &[LinkQualityRow]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "run {} of {}", r.id, r.pipeline);
     let _ = writeln!(out, "  status     {}", r.status);
@@ -129,6 +130,32 @@ fn render_show(r: &RunRow, files: &[LineageFile]) -> String {
                     let _ = writeln!(out, "  {name:<28} {secs:>8.2} s");
                 }
             }
+        }
+    }
+    if !quality.is_empty() {
+        let _ = writeln!(
+            out,
+            "\nprobabilistic linkage (the model's own estimate)\n  {:<20} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
+            "source", "pairs", "linked", "review", "non-link", "accepted", "est prec", "est rec"
+        );
+        for q in quality {
+            let _ = writeln!(
+                out,
+                "  {:<20} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8.2}% {:>7.2}%{}",
+                q.source,
+                q.candidate_pairs,
+                q.linked,
+                q.review,
+                q.non_link,
+                q.review_accepted,
+                100.0 * q.estimated_precision,
+                100.0 * q.estimated_recall,
+                if q.em_converged {
+                    ""
+                } else {
+                    "  (EM did not converge)"
+                }
+            );
         }
     }
     if files.is_empty() {

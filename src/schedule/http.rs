@@ -14,7 +14,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tracing::debug;
 
-use crate::store::Store;
+use crate::store::{LinkQualityRow, Store};
 
 /// What the daemon knows that the store does not.
 #[derive(Debug, Default, Clone)]
@@ -97,6 +97,7 @@ pub async fn metrics(
     gauges: &Mutex<Gauges>,
 ) -> Result<String, crate::store::StoreError> {
     let m = store.run_metrics().await?;
+    let quality = store.latest_link_quality().await?;
     let g = gauges.lock().expect("gauges").clone();
     let mut out = String::new();
     let _ = writeln!(
@@ -153,6 +154,49 @@ pub async fn metrics(
             label(p)
         );
     }
+    let gauge =
+        |out: &mut String, name: &str, help: &str, value: &dyn Fn(&LinkQualityRow) -> f64| {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for q in &quality {
+                let _ = writeln!(
+                    out,
+                    "{name}{{pipeline=\"{}\",source=\"{}\"}} {}",
+                    label(&q.pipeline),
+                    label(&q.source),
+                    value(q)
+                );
+            }
+        };
+    gauge(
+        &mut out,
+        "xmatch_link_estimated_precision",
+        "The probabilistic pass's own estimate of the precision of its link band (latest succeeded run).",
+        &|q| q.estimated_precision,
+    );
+    gauge(
+        &mut out,
+        "xmatch_link_estimated_recall",
+        "The probabilistic pass's own estimate of its recall among records with candidates (latest succeeded run).",
+        &|q| q.estimated_recall,
+    );
+    gauge(
+        &mut out,
+        "xmatch_link_band_link_records",
+        "Records the probabilistic pass linked (latest succeeded run).",
+        &|q| q.linked as f64,
+    );
+    gauge(
+        &mut out,
+        "xmatch_link_band_review_records",
+        "Records the probabilistic pass sent to clerical review (latest succeeded run).",
+        &|q| q.review as f64,
+    );
+    gauge(
+        &mut out,
+        "xmatch_link_band_non_link_records",
+        "Records with candidates the probabilistic pass left unlinked (latest succeeded run).",
+        &|q| q.non_link as f64,
+    );
     let _ = writeln!(
         out,
         "# HELP xmatch_next_fire_timestamp_seconds The next schedule time of each pipeline.\n# TYPE xmatch_next_fire_timestamp_seconds gauge"

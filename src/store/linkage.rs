@@ -121,7 +121,95 @@ fn masked(last4: Option<String>) -> Option<String> {
     last4.map(|l| format!("***-**-{l}"))
 }
 
+/// One run's probabilistic-pass report for one source, as `record_linkage` stored it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LinkQualityRow {
+    pub run_id: i64,
+    pub pipeline: String,
+    pub source: String,
+    pub records: i64,
+    pub records_with_candidates: i64,
+    pub candidate_pairs: i64,
+    pub linked: i64,
+    pub review: i64,
+    pub non_link: i64,
+    pub ambiguous: i64,
+    pub review_accepted: i64,
+    pub estimated_precision: f64,
+    pub estimated_recall: f64,
+    pub lambda: f64,
+    pub em_iterations: i64,
+    pub em_converged: bool,
+}
+
+/// The columns of [`LinkQualityRow`]; a macro so each query stays one static string.
+macro_rules! link_quality_select {
+    () => {
+        "SELECT q.run_id, r.pipeline, q.source, q.records, q.records_with_candidates, \
+         q.candidate_pairs, q.linked, q.review, q.non_link, q.ambiguous, q.review_accepted, \
+         q.estimated_precision, q.estimated_recall, q.lambda, q.em_iterations, \
+         q.em_converged FROM link_quality q JOIN runs r ON r.id = q.run_id "
+    };
+}
+
 impl Store {
+    /// The probabilistic pass's reports of one run, by source.
+    pub async fn link_quality(&self, run_id: i64) -> Result<Vec<LinkQualityRow>, StoreError> {
+        const SQL: &str = concat!(
+            link_quality_select!(),
+            "WHERE q.run_id = $1 ORDER BY q.source"
+        );
+        self.link_quality_where(SQL, Some(run_id)).await
+    }
+
+    /// The reports of each pipeline's latest succeeded run that has any, for `/metrics`.
+    pub async fn latest_link_quality(&self) -> Result<Vec<LinkQualityRow>, StoreError> {
+        const SQL: &str = concat!(
+            link_quality_select!(),
+            "WHERE q.run_id IN (SELECT MAX(r2.id) FROM runs r2 \
+             JOIN link_quality q2 ON q2.run_id = r2.id WHERE r2.status = 'succeeded' \
+             GROUP BY r2.pipeline) ORDER BY r.pipeline, q.source"
+        );
+        self.link_quality_where(SQL, None).await
+    }
+
+    async fn link_quality_where(
+        &self,
+        sql: &'static str,
+        run_id: Option<i64>,
+    ) -> Result<Vec<LinkQualityRow>, StoreError> {
+        on_pool!(self, pool => {
+            let mut q = sqlx::query(sql);
+            if let Some(id) = run_id {
+                q = q.bind(id);
+            }
+            Ok(q.fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    Ok(LinkQualityRow {
+                        run_id: r.try_get("run_id")?,
+                        pipeline: r.try_get("pipeline")?,
+                        source: r.try_get("source")?,
+                        records: r.try_get("records")?,
+                        records_with_candidates: r.try_get("records_with_candidates")?,
+                        candidate_pairs: r.try_get("candidate_pairs")?,
+                        linked: r.try_get("linked")?,
+                        review: r.try_get("review")?,
+                        non_link: r.try_get("non_link")?,
+                        ambiguous: r.try_get("ambiguous")?,
+                        review_accepted: r.try_get("review_accepted")?,
+                        estimated_precision: r.try_get("estimated_precision")?,
+                        estimated_recall: r.try_get("estimated_recall")?,
+                        lambda: r.try_get("lambda")?,
+                        em_iterations: r.try_get("em_iterations")?,
+                        em_converged: r.try_get("em_converged")?,
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?)
+        })
+    }
+
     /// Every decided probable link (accepted or rejected), for a run to honour.
     pub async fn link_decisions(&self) -> Result<Vec<LinkDecisionRow>, StoreError> {
         const SQL: &str = "SELECT source, record_key, person_id, status FROM link_reviews \
@@ -371,6 +459,22 @@ impl Store {
                     match r.try_get::<Option<PersonId>, _>("merged_into")? {
                         None => None,
                         Some(into) => {
+                            // Identifiers the survivor took on from the merge onwards that
+                            // the unmerged person holds too (its record id, its name+DOB
+                            // tokens) came from the unmerged person's rows: they go back
+                            // with it, or its rows would still resolve to the survivor.
+                            sqlx::query(
+                                "DELETE FROM person_tokens WHERE person_id = $1 \
+                                 AND first_run >= (SELECT MAX(run_id) FROM merges \
+                                     WHERE from_person = $2 AND undone_at IS NULL) \
+                                 AND EXISTS (SELECT 1 FROM person_tokens t \
+                                     WHERE t.person_id = $2 AND t.rule = person_tokens.rule \
+                                     AND t.token = person_tokens.token)",
+                            )
+                            .bind(into)
+                            .bind(id)
+                            .execute(&mut *conn)
+                            .await?;
                             sqlx::query("UPDATE persons SET merged_into = NULL WHERE id = $1")
                                 .bind(id)
                                 .execute(&mut *conn)

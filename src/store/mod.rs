@@ -388,5 +388,6 @@ mod purge;
 pub use purge::{PurgeRecorded, UnpurgedFile};
 mod linkage;
 pub use linkage::{
-    DecisionOutcome, LinkDecisionRow, NewLinkReview, ReviewFilter, ReviewId, ReviewItem,
+    DecisionOutcome, LinkDecisionRow, LinkQualityRow, NewLinkReview, ReviewFilter, ReviewId,
+    ReviewItem,
 };

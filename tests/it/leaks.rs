@@ -36,16 +36,24 @@ async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         ),
     ];
-    // The review listing (probable links with their field weights) is shown to clerks.
-    let review = Command::new(xmatch_bin())
-        .args(["-w", ws.root().to_str().unwrap(), "review", "list", "--all"])
-        .output()
-        .unwrap();
-    assert!(review.status.success());
-    texts.push((
-        "review list".into(),
-        String::from_utf8_lossy(&review.stdout).into_owned(),
-    ));
+    // The review listing (probable links with their field weights) is shown to clerks;
+    // `runs show` prints the linkage model's self-report.
+    for args in [["review", "list", "--all"], ["runs", "show", "1"]] {
+        let out = Command::new(xmatch_bin())
+            .args(["-w", ws.root().to_str().unwrap()])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        texts.push((
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        ));
+    }
+    assert!(
+        texts.last().unwrap().1.contains("probabilistic linkage"),
+        "runs show prints the self-report"
+    );
     assert!(
         texts[1].1.contains("DEBUG") || texts[1].1.contains("INFO"),
         "logging was on"

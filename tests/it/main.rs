@@ -9,6 +9,7 @@ mod identity;
 mod ingest;
 mod lake;
 mod leaks;
+mod linkage;
 mod pipeline;
 mod purge;
 mod registry;
