@@ -1,13 +1,34 @@
 #!/usr/bin/env python3
-"""Independent check of xmatch identity token golden vectors (standard library only).
+"""Independent check of xmatch golden vectors (standard library only).
 
-Rebuilds every token message from the *normalized* fields in token_vectors.json using
-the documented encoding, and compares HMAC-SHA256 against the recorded hex:
+Recomputes, from the *normalized* fields in token_vectors.json and the README's written
+specification only, everything the Rust code recorded for each case:
+
+Tokens (README "Token encoding"):
 
     message = b"xmatch/v1/" + rule + b"\\x00" + b"\\x1f".join(fields)
     token   = HMAC-SHA256(key, message)
 
-A rule's token must be null exactly when one of its fields is null.
+Bloom-filter field encodings (README "Probabilistic linkage (rule set version 2)"):
+
+    field key = HMAC-SHA256(key, "xmatch/v2/bloom/" + ("name" for first and last, else field))
+    positions(tag, msg, n, m) = HMAC-SHA256(field key, tag + 0x00 + msg), bytes 2i, 2i+1
+                                as a little-endian u16, mod m, for i < n
+    filter    = OR over the grams of positions("gram", gram, k, m)
+    output j  = XOR of the filter bits at positions("diffusion", u16be(j), 3, m)
+    hex       = m/8 bytes, bit j is bit j mod 8 of byte j div 8
+
+Blocking keys (same README section):
+
+    block key = HMAC-SHA256(key, "xmatch/v2/block")
+    key       = first 8 bytes of HMAC-SHA256(block key, kind + 0x00 + material), as hex
+
+with the materials of the README's table and American Soundex implemented here from its
+standard definition (not from the rphonetic crate the Rust code uses).
+
+A token, encoding or blocking key must be null exactly when a field it needs is null.
+The Soundex implementation is first checked against published reference examples.
+Prints "N passed, M failed"; exits non-zero naming case and item on any mismatch.
 Usage: python3 check_vectors.py [path/to/token_vectors.json]
 """
 import hashlib
@@ -34,6 +55,23 @@ FORMATS = {
     "zip": r"[0-9]{5}",
 }
 
+# Bloom-filter encodings: field -> (key label, bits m, positions per gram k).
+BLOOM = {
+    "first": ("xmatch/v2/bloom/name", 512, 6),
+    "last": ("xmatch/v2/bloom/name", 512, 6),
+    "dob": ("xmatch/v2/bloom/dob", 256, 4),
+    "ssn": ("xmatch/v2/bloom/ssn", 256, 4),
+    "zip": ("xmatch/v2/bloom/zip", 128, 4),
+}
+DIFFUSION_T = 3
+BLOCK_KINDS = ["ssn_head", "ssn_tail", "ssn_gap", "dob_initials", "soundex_last_year",
+               "soundex_names_zip3"]
+SEP = "\x1f"
+
+
+def hmac256(key, msg):
+    return hmac.new(key, msg, hashlib.sha256).digest()
+
 
 def field_values(norm):
     for name, pattern in FORMATS.items():
@@ -52,6 +90,122 @@ def field_values(norm):
     }
 
 
+def token(key, rule, values):
+    parts = [values[f] for f in RULES[rule]]
+    if any(p is None for p in parts):
+        return None
+    msg = f"xmatch/v1/{rule}".encode() + b"\x00" + b"\x1f".join(p.encode("ascii") for p in parts)
+    return hmac.new(key, msg, hashlib.sha256).hexdigest()
+
+
+# --- Bloom-filter encodings -------------------------------------------------------------
+
+
+def positions(field_key, tag, msg, n, m):
+    h = hmac256(field_key, tag + b"\x00" + msg)
+    return [int.from_bytes(h[2 * i:2 * i + 2], "little") % m for i in range(n)]
+
+
+def grams(field, value):
+    if field in ("first", "last"):
+        padded = "_" + value + "_"
+        return {padded[i:i + 2].encode("ascii") for i in range(len(padded) - 1)}
+    # Position-digit pairs: the 0-based position as one ASCII digit, then the digit.
+    return {(str(p) + d).encode("ascii") for p, d in enumerate(value)}
+
+
+class Bloom:
+    def __init__(self, key):
+        self.key = key
+        self.diffusion = {}
+
+    def encode(self, field, value):
+        label, m, k = BLOOM[field]
+        field_key = hmac256(self.key, label.encode("ascii"))
+        bits = [0] * m
+        for g in grams(field, value):
+            for p in positions(field_key, b"gram", g, k, m):
+                bits[p] = 1
+        if label not in self.diffusion:
+            self.diffusion[label] = [positions(field_key, b"diffusion", j.to_bytes(2, "big"),
+                                               DIFFUSION_T, m) for j in range(m)]
+        out = bytearray(m // 8)
+        for j, inputs in enumerate(self.diffusion[label]):
+            x = 0
+            for i in inputs:
+                x ^= bits[i]
+            if x:
+                out[j // 8] |= 1 << (j % 8)
+        return out.hex()
+
+
+# --- Blocking keys ----------------------------------------------------------------------
+
+# American Soundex (the U.S. National Archives' rules): keep the first letter; code the
+# others B F P V = 1, C G J K Q S X Z = 2, D T = 3, L = 4, M N = 5, R = 6; vowels
+# A E I O U Y are not coded but separate letters with equal codes; H and W are not coded
+# and do not separate (equal codes either side of them are coded once); adjacent letters
+# with equal codes, the first letter included, are coded once; pad with 0 or cut to a
+# letter and three digits.
+SOUNDEX_CODES = {}
+for _letters, _digit in [("BFPV", "1"), ("CGJKQSXZ", "2"), ("DT", "3"), ("L", "4"),
+                         ("MN", "5"), ("R", "6")]:
+    for _c in _letters:
+        SOUNDEX_CODES[_c] = _digit
+
+
+def soundex(name):
+    digits = []
+    last = SOUNDEX_CODES.get(name[0])
+    for c in name[1:]:
+        if c in "HW":
+            continue
+        code = SOUNDEX_CODES.get(c)
+        if code is not None and code != last:
+            digits.append(code)
+        last = code
+    return (name[0] + "".join(digits) + "000")[:4]
+
+
+# Published worked examples (the National Archives' "The Soundex Indexing System" and the
+# Wikipedia article "Soundex"), checked first so that a mistake here is not mistaken for
+# one in the vectors.
+SOUNDEX_EXAMPLES = {
+    "ROBERT": "R163", "RUPERT": "R163", "RUBIN": "R150", "ASHCRAFT": "A261",
+    "ASHCROFT": "A261", "TYMCZAK": "T522", "PFISTER": "P236", "HONEYMAN": "H555",
+    "LEE": "L000", "GUTIERREZ": "G362", "JACKSON": "J250", "WASHINGTON": "W252",
+}
+
+
+def material(kind, norm):
+    ssn, dob, first, last, zip5 = (norm.get(f) for f in ("ssn", "dob", "first", "last", "zip"))
+    initials = "".join(sorted(first[0] + last[0])) if first and last else None
+    if kind == "ssn_head":
+        return ssn[:5] + SEP + initials if ssn and initials else None
+    if kind == "ssn_tail":
+        return ssn[5:] + SEP + initials if ssn and initials else None
+    if kind == "ssn_gap":
+        return ssn[:4] + ssn[6:] if ssn else None
+    if kind == "dob_initials":
+        return dob + SEP + initials if dob and initials else None
+    if kind == "soundex_last_year":
+        return soundex(last) + SEP + dob[:4] if last and dob else None
+    if kind == "soundex_names_zip3":
+        if not (first and last and zip5):
+            return None
+        a, b = sorted([soundex(first), soundex(last)])
+        return a + SEP + b + SEP + zip5[:3]
+    raise ValueError(kind)
+
+
+def block_key(block, kind, mat):
+    return hmac256(block, kind.encode("ascii") + b"\x00" + mat.encode("ascii"))[:8].hex()
+
+
+def show(x):
+    return x.replace(SEP, "\\x1f") if isinstance(x, str) else x
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "token_vectors.json")
@@ -60,23 +214,38 @@ def main():
     if doc["rule_set_version"] not in (1, 2):
         sys.exit(f"unsupported rule_set_version {doc['rule_set_version']}")
     key = bytes.fromhex(doc["key_hex"])
+    bloom = Bloom(key)
+    block = hmac256(key, b"xmatch/v2/block")
     passed = failed = 0
+
+    def check(case, item, expected, recorded):
+        nonlocal passed, failed
+        if expected == recorded:
+            passed += 1
+        else:
+            failed += 1
+            print(f"MISMATCH case {case['case']!r} {item}: expected {show(expected)}, "
+                  f"recorded {show(recorded)}", file=sys.stderr)
+
+    for name, code in SOUNDEX_EXAMPLES.items():
+        check({"case": "Soundex reference example"}, name, code, soundex(name))
+    missing = "<missing>"
     for case in doc["cases"]:
-        values = field_values(case["normalized"])
-        for rule, fields in RULES.items():
-            recorded = case["tokens"][rule]
-            parts = [values[f] for f in fields]
-            if any(p is None for p in parts):
-                expected = None
-            else:
-                msg = f"xmatch/v1/{rule}".encode() + b"\x00" + b"\x1f".join(p.encode("ascii") for p in parts)
-                expected = hmac.new(key, msg, hashlib.sha256).hexdigest()
-            if expected == recorded:
-                passed += 1
-            else:
-                failed += 1
-                print(f"MISMATCH case {case['case']!r} rule {rule}: expected {expected}, recorded {recorded}",
-                      file=sys.stderr)
+        norm = case["normalized"]
+        values = field_values(norm)
+        for rule in RULES:
+            check(case, f"rule {rule}", token(key, rule, values), case["tokens"][rule])
+        if doc["rule_set_version"] < 2:
+            continue
+        for field in BLOOM:
+            value = norm.get(field)
+            expected = bloom.encode(field, value) if value is not None else None
+            check(case, f"encoding {field}", expected, case.get("encodings", {}).get(field, missing))
+        for kind in BLOCK_KINDS:
+            recorded = case.get("blocking_keys", {}).get(kind, missing)
+            mat = material(kind, norm)
+            expected = {"material": mat, "key": block_key(block, kind, mat) if mat else None}
+            check(case, f"blocking key {kind}", expected, recorded)
     print(f"{passed} passed, {failed} failed")
     sys.exit(1 if failed else 0)
 

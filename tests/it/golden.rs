@@ -1,5 +1,6 @@
-//! The token golden vectors, checked by an independent implementation: a short Python
-//! script using only the standard library's `hmac`, so the vectors are not just this
+//! The golden vectors (tokens, Bloom-filter encodings, blocking keys), checked by an
+//! independent implementation: a short Python script using only the standard library's
+//! `hmac` and `hashlib` and the README's specification, so the vectors are not just this
 //! crate agreeing with itself.
 
 use std::process::Command;

@@ -8,9 +8,10 @@ use std::time::Instant;
 use chrono::NaiveDate;
 use proptest::prelude::*;
 use serde_json::{Value, json};
+use xmatch::identity::blocking::{self, BLOCK_KINDS};
 use xmatch::identity::{
-    IdentityFields, RULE_SET_VERSION, RULES, RawIdentity, Reason, Rule, Sex, Tokenizer, demo, dob,
-    name, normalize_record, ssn,
+    IdentityFields, RULE_SET_VERSION, RULES, RawIdentity, Reason, Rule, Sex, Tokenizer, bloom,
+    demo, dob, name, normalize_record, ssn,
 };
 
 const TEST_KEY_ID: &str = "test-key-0";
@@ -489,6 +490,12 @@ const GOLDEN_CASES: &[GoldenCase] = &[
     ("suffix III and title Mrs", Some("509-33-6127"), Some("Mrs Henrietta"), Some("Blackwood III"), Some("1949/07/04"), Some("F"), Some("30301")),
     ("only SSN and DOB columns", Some("611-24-9085"), None, None, Some("2003-02-14"), None, None),
     ("everything empty", Some(""), Some(""), Some(""), Some(""), Some(""), Some("")),
+    // Rule set 2: Soundex rules (H/W between equal codes, a first letter coded like the
+    // next, zero padding), a repeated bigram, and names in each other's columns.
+    ("Soundex: H between equal codes, repeated bigram", Some("267-05-3318"), Some("Barbara"), Some("Ashcraft"), Some("1992-10-03"), Some("F"), Some("64111")),
+    ("Soundex: first letter coded like the next", Some("431-78-2206"), Some("Lloyd"), Some("Pfister"), Some("1958-06-21"), Some("M"), Some("50309")),
+    ("Soundex: short names padded", Some("388-52-0174"), Some("Bo"), Some("Lee"), Some("2000-01-01"), Some("M"), Some("96813")),
+    ("names in each other's columns", Some("212-67-4431"), Some("Quackenbush"), Some("Zebulon"), Some("1983-04-05"), Some("M"), Some("65101")),
 ];
 
 fn golden_json() -> Value {
@@ -503,6 +510,25 @@ fn golden_json() -> Value {
                 .iter()
                 .map(|r| (r.name().to_string(), json!(set.hex(*r))))
                 .collect();
+            let enc = t.encoder().encode(&f);
+            let encodings: serde_json::Map<String, Value> = bloom::FIELDS
+                .iter()
+                .map(|&x| (x.name().to_string(), json!(enc.field_bytes(x).map(hex::encode))))
+                .collect();
+            let keys = t.blocker().keys(&f);
+            let blocking_keys: serde_json::Map<String, Value> = BLOCK_KINDS
+                .iter()
+                .map(|&k| {
+                    let material = blocking::material(k, &f)
+                        .map(|m| String::from_utf8(m).expect("material is ASCII"));
+                    let key = keys.get(k).map(|v| hex::encode(v.to_le_bytes()));
+                    assert_eq!(material.is_some(), key.is_some(), "{}", k.name());
+                    (
+                        k.name().to_string(),
+                        json!({ "material": material, "key": key }),
+                    )
+                })
+                .collect();
             json!({
                 "case": case,
                 "raw": { "ssn": ssn, "first": first, "last": last, "dob": dob, "sex": sex, "zip": zip },
@@ -516,11 +542,19 @@ fn golden_json() -> Value {
                 },
                 "reasons": reasons.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
                 "tokens": tokens,
+                "encodings": encodings,
+                "blocking_keys": blocking_keys,
             })
         })
         .collect();
     json!({
-        "description": "xmatch identity token golden vectors; see notes/identity-readme.md and tests/golden/check_vectors.py. All people are made up.",
+        "description": "xmatch golden vectors: identity tokens, keyed Bloom-filter field encodings and keyed blocking keys, under the test key; see the README (Golden vectors and independent verification) and tests/golden/check_vectors.py. All people are made up.",
+        "encodings_format": "encodings.<field>: the field's encoding (the m output bits of the diffusion layer) as lowercase hex of m/8 bytes, bit j (0-based) being bit j mod 8 (value 1 << (j mod 8)) of byte j div 8; the same bytes as the enc_<field> columns of tokenized files. null when the field is absent.",
+        "blocking_keys_format": "blocking_keys.<kind>.key: lowercase hex of the 8 key bytes, the first 8 bytes of the HMAC in output order (the u64 key is their little-endian reading); the same bytes as the blk_<kind> columns of tokenized files. material: the HMAC input after kind || 0x00, as ASCII (0x1F separators). Both null when a field the kind needs is absent.",
+        "bloom_fields": bloom::FIELDS.iter().map(|x| json!({"name": x.name(), "label": x.label(), "bits": x.bits(), "k": x.k()})).collect::<Vec<_>>(),
+        "diffusion_t": bloom::DIFFUSION_T,
+        "block_label": "xmatch/v2/block",
+        "block_kinds": BLOCK_KINDS.iter().map(|k| k.name()).collect::<Vec<_>>(),
         "rule_set_version": RULE_SET_VERSION,
         "key_hex": hex::encode(test_key()),
         "key_id": TEST_KEY_ID,
@@ -576,6 +610,30 @@ fn golden_token_vectors() {
         .contains(&json!("dob_missing"))
         && c["tokens"]["name_dob"].is_null()));
     assert!(has(&|c| c["normalized"]["first"] == json!("JOSE")));
+    // Rule set 2: an encoding exists exactly for each present field.
+    for c in cases {
+        for field in bloom::FIELDS {
+            let name = field.name();
+            assert_eq!(
+                c["encodings"][name].is_null(),
+                c["normalized"][name].is_null(),
+                "{} {name}",
+                c["case"]
+            );
+        }
+    }
+    // Names in each other's columns keep every key but the surname's Soundex, and first
+    // and last name share one position space.
+    let case = |name: &str| cases.iter().find(|c| c["case"] == json!(name)).unwrap();
+    let (straight, crossed) = (
+        case("complete record"),
+        case("names in each other's columns"),
+    );
+    for kind in BLOCK_KINDS {
+        let same = straight["blocking_keys"][kind.name()] == crossed["blocking_keys"][kind.name()];
+        assert_eq!(same, kind.name() != "soundex_last_year", "{}", kind.name());
+    }
+    assert_eq!(straight["encodings"]["first"], crossed["encodings"]["last"]);
 }
 
 // ---------------------------------------------------------------------------
