@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::generate::{self, Format, GenerateOptions};
+use crate::generate::{self, Format, GenerateOptions, NoiseProfile};
 use crate::pipeline::{Pipeline, RunOptions, demo};
 use crate::schema::Catalog;
 use crate::workspace::{self, Workspace};
@@ -56,6 +56,10 @@ pub enum Command {
         /// File formats to write.
         #[arg(long, value_enum, default_value_t = FormatArg::Both)]
         format: FormatArg,
+        /// Identity-error profile: `default` (the rates in src/generate/rates.rs) or
+        /// `heavy` (more and harder SSN, name, DOB and ZIP errors; see the README).
+        #[arg(long, value_enum, default_value_t = NoiseArg::Default)]
+        noise: NoiseArg,
     },
     /// Run a pipeline now: resolve identities, cross-match, judge evidence and publish the
     /// de-identified zone atomically. Prints the run summary.
@@ -368,6 +372,21 @@ pub enum BreachFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NoiseArg {
+    Default,
+    Heavy,
+}
+
+impl From<NoiseArg> for NoiseProfile {
+    fn from(n: NoiseArg) -> NoiseProfile {
+        match n {
+            NoiseArg::Default => NoiseProfile::Default,
+            NoiseArg::Heavy => NoiseProfile::Heavy,
+        }
+    }
+}
+
 impl From<FormatArg> for Format {
     fn from(f: FormatArg) -> Format {
         match f {
@@ -419,6 +438,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             seed,
             out,
             format,
+            noise,
         } => {
             let out = match out {
                 Some(out) => out,
@@ -432,6 +452,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 seed,
                 out,
                 format: format.into(),
+                noise: noise.into(),
             };
             let summary = tokio::task::spawn_blocking(move || generate::generate(&opts, &catalog))
                 .await

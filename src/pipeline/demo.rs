@@ -6,7 +6,7 @@ use std::time::Instant;
 use super::config::Pipeline;
 use super::run::{RunError, RunOptions, run};
 use super::summary::RunSummary;
-use crate::generate::{self, Format, GenerateOptions};
+use crate::generate::{self, Format, GenerateOptions, NoiseProfile};
 use crate::schema::Catalog;
 use crate::workspace::{self, Workspace};
 
@@ -60,6 +60,7 @@ pub async fn demo(
             seed,
             out: incoming.clone(),
             format: Format::Parquet,
+            noise: NoiseProfile::Default,
         };
         let cat = catalog.clone();
         tokio::task::spawn_blocking(move || generate::generate(&opts, &cat))

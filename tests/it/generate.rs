@@ -11,7 +11,8 @@ use chrono::{Datelike, NaiveDate};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tempfile::TempDir;
 use xmatch::generate::{
-    Format, GenerateError, GenerateOptions, GenerateSummary, generate, rates, table_names,
+    Format, GenerateError, GenerateOptions, GenerateSummary, NoiseProfile, generate, rates,
+    table_names,
 };
 use xmatch::schema::Catalog;
 
@@ -33,6 +34,7 @@ fn run_in(dir: &Path, n: usize, seed: u64, format: Format) -> GenerateSummary {
         seed,
         out: dir.to_path_buf(),
         format,
+        noise: NoiseProfile::Default,
     };
     generate(&opts, &catalog()).expect("generate succeeds")
 }
@@ -680,6 +682,7 @@ fn a_schema_column_the_generator_lacks_is_an_error() {
         seed: 1,
         out: dir.path().to_path_buf(),
         format: Format::Both,
+        noise: NoiseProfile::Default,
     };
     let extra = texts(&|t| {
         t.replace(
@@ -728,6 +731,7 @@ fn a_failed_run_leaves_no_partial_files() {
         seed: 3,
         out: dir.path().to_path_buf(),
         format: Format::Csv,
+        noise: NoiseProfile::Default,
     };
     let err = generate(&opts, &catalog()).unwrap_err();
     assert!(matches!(err, GenerateError::Io { .. }), "{err}");
