@@ -81,6 +81,9 @@ pub enum Command {
         participants: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Identity-error profile of the generated state (as `generate --noise`).
+        #[arg(long, value_enum, default_value_t = NoiseArg::Default)]
+        noise: NoiseArg,
     },
     /// Run the daemon: every pipelines/*.toml on its cron schedule and time zone, with
     /// retries, catch-up and no overlap (also across machines sharing a PostgreSQL store).
@@ -123,6 +126,9 @@ pub enum Command {
         dir: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Identity-error profile of the generated state (as `generate --noise`).
+        #[arg(long, value_enum, default_value_t = NoiseArg::Default)]
+        noise: NoiseArg,
     },
     /// Partner side: turn a raw source file into keyed tokens with the shared key, so
     /// only tokens leave the agency. Writes CSV or Parquet by OUT's extension.
@@ -544,8 +550,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             dir,
             participants,
             seed,
+            noise,
         } => {
-            let report = demo::demo(&dir, participants, seed, 1).await?;
+            let report = demo::demo(&dir, participants, seed, noise.into(), 1).await?;
             for run in &report.runs {
                 println!("{run}");
             }
@@ -559,11 +566,17 @@ pub async fn run(cli: Cli) -> Result<()> {
             participants,
             dir,
             seed,
+            noise,
         } => {
+            let noise: NoiseProfile = noise.into();
             let dir = dir.unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("xmatch-bench-{participants}-{seed}"))
+                let suffix = match noise {
+                    NoiseProfile::Default => String::new(),
+                    other => format!("-{other}"),
+                };
+                std::env::temp_dir().join(format!("xmatch-bench-{participants}-{seed}{suffix}"))
             });
-            let report = demo::demo(&dir, participants, seed, 2).await?;
+            let report = demo::demo(&dir, participants, seed, noise, 2).await?;
             println!(
                 "generated {} participants in {:.1}s (not counted)\n",
                 report.generated_participants, report.generate_seconds

@@ -32,13 +32,14 @@ pub struct DemoReport {
     pub runs: Vec<RunSummary>,
 }
 
-/// Makes (or reuses) a workspace in `dir`, generates `participants` people into its
-/// incoming folder unless they are already there, and runs the nightly pipeline `runs`
-/// times on the same files.
+/// Makes (or reuses) a workspace in `dir`, generates `participants` people with the
+/// `noise` profile into its incoming folder unless they are already there, and runs the
+/// nightly pipeline `runs` times on the same files.
 pub async fn demo(
     dir: &Path,
     participants: usize,
     seed: u64,
+    noise: NoiseProfile,
     runs: usize,
 ) -> Result<DemoReport, DemoError> {
     workspace::init(dir).await?;
@@ -53,6 +54,9 @@ pub async fn demo(
         .is_some_and(|m| {
             m.get("participants").and_then(|v| v.as_u64()) == Some(participants as u64)
                 && m.get("seed").and_then(|v| v.as_u64()) == Some(seed)
+                // Manifests from before noise profiles are default-noise states.
+                && m.get("noise").and_then(|v| v.as_str()).unwrap_or("default")
+                    == noise.as_str()
         });
     if !same {
         let opts = GenerateOptions {
@@ -60,7 +64,7 @@ pub async fn demo(
             seed,
             out: incoming.clone(),
             format: Format::Parquet,
-            noise: NoiseProfile::Default,
+            noise,
         };
         let cat = catalog.clone();
         tokio::task::spawn_blocking(move || generate::generate(&opts, &cat))
