@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use crate::generate::{self, Format, GenerateOptions};
+use crate::generate::{self, Format, GenerateOptions, NoiseProfile};
 use crate::pipeline::{Pipeline, RunOptions, demo};
 use crate::schema::Catalog;
 use crate::workspace::{self, Workspace};
@@ -56,6 +56,10 @@ pub enum Command {
         /// File formats to write.
         #[arg(long, value_enum, default_value_t = FormatArg::Both)]
         format: FormatArg,
+        /// Identity-error profile: `default` (the rates in src/generate/rates.rs) or
+        /// `heavy` (more and harder SSN, name, DOB and ZIP errors; see the README).
+        #[arg(long, value_enum, default_value_t = NoiseArg::Default)]
+        noise: NoiseArg,
     },
     /// Run a pipeline now: resolve identities, cross-match, judge evidence and publish the
     /// de-identified zone atomically. Prints the run summary.
@@ -77,6 +81,9 @@ pub enum Command {
         participants: usize,
         #[arg(long, default_value_t = 1)]
         seed: u64,
+        /// Identity-error profile of the generated state (as `generate --noise`).
+        #[arg(long, value_enum, default_value_t = NoiseArg::Default)]
+        noise: NoiseArg,
     },
     /// Run the daemon: every pipelines/*.toml on its cron schedule and time zone, with
     /// retries, catch-up and no overlap (also across machines sharing a PostgreSQL store).
@@ -128,6 +135,9 @@ pub enum Command {
         seed: u64,
         #[arg(long)]
         linkage: bool,
+        /// Identity-error profile of the generated state (as `generate --noise`).
+        #[arg(long, value_enum, default_value_t = NoiseArg::Default)]
+        noise: NoiseArg,
     },
     /// Partner side: turn a raw source file into keyed tokens with the shared key, so
     /// only tokens leave the agency. Writes CSV or Parquet by OUT's extension.
@@ -377,6 +387,21 @@ pub enum BreachFormat {
     Json,
 }
 
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum NoiseArg {
+    Default,
+    Heavy,
+}
+
+impl From<NoiseArg> for NoiseProfile {
+    fn from(n: NoiseArg) -> NoiseProfile {
+        match n {
+            NoiseArg::Default => NoiseProfile::Default,
+            NoiseArg::Heavy => NoiseProfile::Heavy,
+        }
+    }
+}
+
 impl From<FormatArg> for Format {
     fn from(f: FormatArg) -> Format {
         match f {
@@ -428,6 +453,7 @@ pub async fn run(cli: Cli) -> Result<()> {
             seed,
             out,
             format,
+            noise,
         } => {
             let out = match out {
                 Some(out) => out,
@@ -441,6 +467,7 @@ pub async fn run(cli: Cli) -> Result<()> {
                 seed,
                 out,
                 format: format.into(),
+                noise: noise.into(),
             };
             let summary = tokio::task::spawn_blocking(move || generate::generate(&opts, &catalog))
                 .await
@@ -532,8 +559,9 @@ pub async fn run(cli: Cli) -> Result<()> {
             dir,
             participants,
             seed,
+            noise,
         } => {
-            let report = demo::demo(&dir, participants, seed, 1).await?;
+            let report = demo::demo(&dir, participants, seed, noise.into(), 1).await?;
             for run in &report.runs {
                 println!("{run}");
             }
@@ -548,12 +576,14 @@ pub async fn run(cli: Cli) -> Result<()> {
             dir,
             seed,
             linkage: true,
+            noise,
         } => {
+            let noise: NoiseProfile = noise.into();
             let participants = participants.unwrap_or(100_000);
             let dir = dir.unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("xmatch-linkage-{participants}-{seed}"))
+                std::env::temp_dir().join(format!("xmatch-linkage-{participants}-{seed}-{noise}"))
             });
-            let report = demo::linkage_bench(&dir, participants, seed).await?;
+            let report = demo::linkage_bench(&dir, participants, seed, noise).await?;
             println!("{report}");
         }
         Command::Bench {
@@ -561,12 +591,18 @@ pub async fn run(cli: Cli) -> Result<()> {
             dir,
             seed,
             linkage: false,
+            noise,
         } => {
+            let noise: NoiseProfile = noise.into();
             let participants = participants.unwrap_or(1_000_000);
             let dir = dir.unwrap_or_else(|| {
-                std::env::temp_dir().join(format!("xmatch-bench-{participants}-{seed}"))
+                let suffix = match noise {
+                    NoiseProfile::Default => String::new(),
+                    other => format!("-{other}"),
+                };
+                std::env::temp_dir().join(format!("xmatch-bench-{participants}-{seed}{suffix}"))
             });
-            let report = demo::demo(&dir, participants, seed, 2).await?;
+            let report = demo::demo(&dir, participants, seed, noise, 2).await?;
             println!(
                 "generated {} participants in {:.1}s (not counted)\n",
                 report.generated_participants, report.generate_seconds

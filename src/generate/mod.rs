@@ -31,12 +31,14 @@ use crate::schema::{Catalog, IdentityRole, SchemaError};
 mod columns;
 mod names;
 mod noise;
+pub mod noise_profile;
 mod people;
 pub mod rates;
 mod sources;
 mod util;
 mod writers;
 
+pub use noise_profile::{IdentityNoise, NoiseProfile};
 pub use writers::Format;
 
 use people::World;
@@ -52,6 +54,8 @@ pub struct GenerateOptions {
     pub seed: u64,
     pub out: PathBuf,
     pub format: Format,
+    /// Identity-error rates: `Default` (the constants of `rates`) or `Heavy`.
+    pub noise: NoiseProfile,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +134,7 @@ pub struct GenerateSummary {
     pub out: PathBuf,
     pub seed: u64,
     pub participants: usize,
+    pub noise: NoiseProfile,
     pub tables: Vec<FileSummary>,
     /// Injected-scenario counts, as in `manifest.json` (`source.scenario`).
     pub scenarios: BTreeMap<String, u64>,
@@ -144,9 +149,13 @@ impl GenerateSummary {
 
 impl fmt::Display for GenerateSummary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let noise = match self.noise {
+            NoiseProfile::Default => String::new(),
+            other => format!(", {other} noise"),
+        };
         writeln!(
             f,
-            "generated {} participants (seed {}) into {} in {:.1} s",
+            "generated {} participants (seed {}{noise}) into {} in {:.1} s",
             self.participants,
             self.seed,
             self.out.display(),
@@ -212,6 +221,7 @@ pub fn generate(
         services: ServiceCodes::from_catalog(catalog)?,
         schemas,
         csv: opts.format.csv(),
+        noise: opts.noise.rates(),
     };
     std::fs::create_dir_all(&opts.out).map_err(|source| GenerateError::Io {
         path: opts.out.clone(),
@@ -262,6 +272,7 @@ pub fn generate(
         out: opts.out.clone(),
         seed: opts.seed,
         participants: opts.participants,
+        noise: opts.noise,
         tables,
         scenarios,
         elapsed: started.elapsed(),
@@ -386,6 +397,7 @@ fn manifest(
         "employers": world.employers,
         "as_of": as_of,
         "format": opts.format.as_str(),
+        "noise": opts.noise.as_str(),
         "tables": files,
         "scenarios": scenarios,
     })

@@ -6,7 +6,8 @@ use rand_chacha::ChaCha8Rng;
 
 use super::names::nicknames_of;
 use super::people::ssn_is_valid;
-use super::util::{chance, civil_from_days, pick_weighted, push_num, unit};
+use super::rates::AS_OF;
+use super::util::{chance, civil_from_days, days_from_civil, pick_weighted, push_num, unit};
 
 /// Placeholders staff type when a person declines to give an SSN.
 pub(crate) const SSN_JUNK: [&str; 7] = [
@@ -256,6 +257,223 @@ pub(crate) fn misspell(rng: &mut ChaCha8Rng, name: &str) -> String {
     }
 }
 
+/// The kinds of misspelling a noise profile mixes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Misspelling {
+    /// One letter substituted, deleted, doubled or swapped (`misspell`).
+    OneLetter,
+    /// A letter confusion of optical character recognition (`ocr_confusion`).
+    Ocr,
+    /// A letter replaced by a neighbouring key (`keyboard_typo`).
+    Keyboard,
+}
+
+impl Misspelling {
+    /// The scenario flag: `first_name_misspelled`, `last_name_ocr`, …
+    pub(crate) fn flag(self, first: bool) -> &'static str {
+        match (self, first) {
+            (Misspelling::OneLetter, true) => "first_name_misspelled",
+            (Misspelling::OneLetter, false) => "last_name_misspelled",
+            (Misspelling::Ocr, true) => "first_name_ocr",
+            (Misspelling::Ocr, false) => "last_name_ocr",
+            (Misspelling::Keyboard, true) => "first_name_keyboard",
+            (Misspelling::Keyboard, false) => "last_name_keyboard",
+        }
+    }
+}
+
+/// Misspells a name with a kind drawn by weight from `kinds` (one-letter, OCR, keyboard).
+/// When only one-letter slips are on (the default profile) no draw picks the kind, so the
+/// stream is what `misspell` alone consumes. A name with nothing an OCR engine confuses
+/// gets a keyboard typo instead; the kind returned is the one applied.
+pub(crate) fn misspell_as(
+    rng: &mut ChaCha8Rng,
+    name: &str,
+    kinds: &[f64; 3],
+) -> (String, Misspelling) {
+    let kind = if kinds[1] <= 0.0 && kinds[2] <= 0.0 {
+        Misspelling::OneLetter
+    } else {
+        let x = unit(rng) * kinds.iter().sum::<f64>();
+        if x < kinds[0] {
+            Misspelling::OneLetter
+        } else if x < kinds[0] + kinds[1] {
+            Misspelling::Ocr
+        } else {
+            Misspelling::Keyboard
+        }
+    };
+    match kind {
+        Misspelling::OneLetter => (misspell(rng, name), kind),
+        Misspelling::Ocr => match ocr_confusion(rng, name) {
+            Some(s) => (s, kind),
+            None => keyboard_or_slip(rng, name),
+        },
+        Misspelling::Keyboard => keyboard_or_slip(rng, name),
+    }
+}
+
+fn keyboard_or_slip(rng: &mut ChaCha8Rng, name: &str) -> (String, Misspelling) {
+    match keyboard_typo(rng, name) {
+        Some(s) => (s, Misspelling::Keyboard),
+        None => (misspell(rng, name), Misspelling::OneLetter),
+    }
+}
+
+/// Letter shapes OCR engines confuse, both ways, compared without case (the name is cased
+/// when rendered): rn/m, cl/d, vv/w, ri/n, li/h, I/L, U/V, E/F, B/R, O/Q, C/G, C/E, H/N.
+const OCR_CONFUSIONS: [(&str, &str); 26] = [
+    ("rn", "m"),
+    ("m", "rn"),
+    ("cl", "d"),
+    ("d", "cl"),
+    ("vv", "w"),
+    ("w", "vv"),
+    ("ri", "n"),
+    ("n", "ri"),
+    ("li", "h"),
+    ("h", "li"),
+    ("i", "l"),
+    ("l", "i"),
+    ("u", "v"),
+    ("v", "u"),
+    ("e", "f"),
+    ("f", "e"),
+    ("b", "r"),
+    ("r", "b"),
+    ("o", "q"),
+    ("q", "o"),
+    ("c", "g"),
+    ("g", "c"),
+    ("c", "e"),
+    ("e", "c"),
+    ("h", "n"),
+    ("n", "h"),
+];
+
+/// One OCR letter confusion at a place drawn among every place one applies; None when the
+/// name has none. The replacement takes the case of the letter it replaces.
+pub(crate) fn ocr_confusion(rng: &mut ChaCha8Rng, name: &str) -> Option<String> {
+    let chars: Vec<char> = name.chars().collect();
+    let lower: Vec<char> = chars.iter().map(|c| c.to_ascii_lowercase()).collect();
+    let mut sites: Vec<(usize, usize)> = Vec::new();
+    for i in 0..lower.len() {
+        for (k, (from, _)) in OCR_CONFUSIONS.iter().enumerate() {
+            let n = from.len();
+            if i + n <= lower.len() && lower[i..i + n].iter().copied().eq(from.chars()) {
+                sites.push((i, k));
+            }
+        }
+    }
+    if sites.is_empty() {
+        return None;
+    }
+    let (i, k) = sites[rng.random_range(0..sites.len())];
+    let (from, to) = OCR_CONFUSIONS[k];
+    let upper = chars[i].is_uppercase();
+    let mut out: String = chars[..i].iter().collect();
+    for (j, c) in to.chars().enumerate() {
+        out.push(if upper && j == 0 {
+            c.to_ascii_uppercase()
+        } else {
+            c
+        });
+    }
+    out.extend(&chars[i + from.len()..]);
+    Some(out)
+}
+
+/// The keys next to a letter on a QWERTY keyboard.
+fn qwerty_neighbours(c: char) -> &'static str {
+    match c {
+        'q' => "wa",
+        'w' => "qeas",
+        'e' => "wrsd",
+        'r' => "etdf",
+        't' => "ryfg",
+        'y' => "tugh",
+        'u' => "yihj",
+        'i' => "uojk",
+        'o' => "ipkl",
+        'p' => "ol",
+        'a' => "qwsz",
+        's' => "awedxz",
+        'd' => "serfcx",
+        'f' => "drtgcv",
+        'g' => "ftyhvb",
+        'h' => "gyujbn",
+        'j' => "huiknm",
+        'k' => "jiolm",
+        'l' => "kop",
+        'z' => "asx",
+        'x' => "zsdc",
+        'c' => "xdfv",
+        'v' => "cfgb",
+        'b' => "vghn",
+        'n' => "bhjm",
+        'm' => "njk",
+        _ => "",
+    }
+}
+
+/// One ASCII letter replaced by a neighbouring key, keeping its case; None when the name has
+/// no ASCII letter.
+pub(crate) fn keyboard_typo(rng: &mut ChaCha8Rng, name: &str) -> Option<String> {
+    let mut chars: Vec<char> = name.chars().collect();
+    let letters: Vec<usize> = (0..chars.len())
+        .filter(|&i| chars[i].is_ascii_alphabetic())
+        .collect();
+    if letters.is_empty() {
+        return None;
+    }
+    let i = letters[rng.random_range(0..letters.len())];
+    let keys = qwerty_neighbours(chars[i].to_ascii_lowercase()).as_bytes();
+    let c = keys[rng.random_range(0..keys.len())] as char;
+    chars[i] = if chars[i].is_uppercase() {
+        c.to_ascii_uppercase()
+    } else {
+        c
+    };
+    Some(chars.into_iter().collect())
+}
+
+/// A DOB with one digit of its `YYYYMMDD` form mistyped, still a real date between 1900
+/// and the as-of date (a typo that a date check cannot catch).
+pub(crate) fn dob_typo(rng: &mut ChaCha8Rng, day: i32) -> i32 {
+    let (y, m, d) = civil_from_days(day);
+    let digits = |y: i32, m: u32, d: u32| -> [u32; 8] {
+        let y = y as u32;
+        [
+            y / 1000,
+            y / 100 % 10,
+            y / 10 % 10,
+            y % 10,
+            m / 10,
+            m % 10,
+            d / 10,
+            d % 10,
+        ]
+    };
+    let (max_y, _, _) = civil_from_days(AS_OF);
+    for _ in 0..100 {
+        let mut g = digits(y, m, d);
+        let i = rng.random_range(0..8);
+        g[i] = (g[i] + rng.random_range(1..10)) % 10;
+        let ny = (g[0] * 1000 + g[1] * 100 + g[2] * 10 + g[3]) as i32;
+        let nm = g[4] * 10 + g[5];
+        let nd = g[6] * 10 + g[7];
+        if !(1900..=max_y).contains(&ny) || !(1..=12).contains(&nm) || !(1..=31).contains(&nd) {
+            continue;
+        }
+        let out = days_from_civil(ny, nm, nd);
+        if civil_from_days(out) == (ny, nm, nd) && out <= AS_OF {
+            return out;
+        }
+    }
+    // Not reached in practice: the day's last digit almost always has a valid neighbour.
+    if d < 28 { day + 1 } else { day - 1 }
+}
+
 /// A nickname when the name has one and the draw says so.
 pub(crate) fn maybe_nickname(
     rng: &mut ChaCha8Rng,
@@ -346,6 +564,58 @@ mod tests {
                     assert!(ssn_is_valid(t));
                 }
                 assert!(!ssn_is_valid(invalid_ssn(&mut rng)));
+            }
+        }
+    }
+
+    #[test]
+    fn heavy_misspellings_change_the_name() {
+        let mut rng = rng_for(4, 5, 6);
+        for name in ["Maria", "Clark", "Wendy", "Liam", "José", "O'Brien", "Bao"] {
+            for _ in 0..200 {
+                let ocr = ocr_confusion(&mut rng, name);
+                if let Some(s) = &ocr {
+                    assert_ne!(s, name);
+                }
+                let kb = keyboard_typo(&mut rng, name).unwrap();
+                assert_ne!(kb, name);
+                assert_eq!(kb.chars().count(), name.chars().count());
+                let (s, kind) = misspell_as(&mut rng, name, &[0.5, 0.25, 0.25]);
+                assert_ne!(s, name, "{kind:?}");
+            }
+        }
+        assert_eq!(
+            ocr_confusion(&mut rng, "Dorn")
+                .as_deref()
+                .map(|s| s.len() >= 3),
+            Some(true)
+        );
+        assert_eq!(ocr_confusion(&mut rng, "Kay"), None);
+        assert_eq!(
+            misspell_as(&mut rng, "Kay", &[0.0, 1.0, 0.0]).1,
+            Misspelling::Keyboard
+        );
+    }
+
+    #[test]
+    fn dob_typos_are_real_other_dates() {
+        let mut rng = rng_for(7, 8, 9);
+        let min = days_from_civil(1900, 1, 1);
+        for day in [
+            days_from_civil(1960, 2, 29),
+            days_from_civil(1999, 12, 31),
+            days_from_civil(2010, 9, 30),
+            days_from_civil(1985, 1, 1),
+        ] {
+            for _ in 0..500 {
+                let t = dob_typo(&mut rng, day);
+                assert_ne!(t, day);
+                assert!((min..=AS_OF).contains(&t));
+                let (mut a, mut b) = (String::new(), String::new());
+                push_dob(&mut a, day, DobLayout::Compact, false);
+                push_dob(&mut b, t, DobLayout::Compact, false);
+                let differ = a.chars().zip(b.chars()).filter(|(x, y)| x != y).count();
+                assert_eq!(differ, 1, "{a} → {b}");
             }
         }
     }

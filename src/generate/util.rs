@@ -92,6 +92,13 @@ pub(crate) fn chance(rng: &mut ChaCha8Rng, p: f64) -> bool {
     unit(rng) < p
 }
 
+/// Like `chance`, but draws nothing when `p` is zero: a rate a noise profile leaves off
+/// consumes no randomness, so the rest of the stream is what it was without it.
+#[inline]
+pub(crate) fn maybe(rng: &mut ChaCha8Rng, p: f64) -> bool {
+    p > 0.0 && chance(rng, p)
+}
+
 /// A standard normal draw (Box–Muller); `rand_distr` is not among the allowed crates.
 pub(crate) fn normal(rng: &mut ChaCha8Rng) -> f64 {
     let u1 = 1.0 - unit(rng);

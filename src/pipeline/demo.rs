@@ -7,7 +7,7 @@ use super::config::Pipeline;
 use super::run::{RunError, RunOptions, run};
 use super::summary::RunSummary;
 use super::truth::{Score, TruthError};
-use crate::generate::{self, Format, GenerateOptions};
+use crate::generate::{self, Format, GenerateOptions, NoiseProfile};
 use crate::schema::Catalog;
 use crate::workspace::{self, Workspace};
 
@@ -35,13 +35,14 @@ pub struct DemoReport {
     pub runs: Vec<RunSummary>,
 }
 
-/// Makes (or reuses) a workspace in `dir`, generates `participants` people into its
-/// incoming folder unless they are already there, and runs the nightly pipeline `runs`
-/// times on the same files.
+/// Makes (or reuses) a workspace in `dir`, generates `participants` people with the
+/// `noise` profile into its incoming folder unless they are already there, and runs the
+/// nightly pipeline `runs` times on the same files.
 pub async fn demo(
     dir: &Path,
     participants: usize,
     seed: u64,
+    noise: NoiseProfile,
     runs: usize,
 ) -> Result<DemoReport, DemoError> {
     workspace::init(dir).await?;
@@ -56,6 +57,9 @@ pub async fn demo(
         .is_some_and(|m| {
             m.get("participants").and_then(|v| v.as_u64()) == Some(participants as u64)
                 && m.get("seed").and_then(|v| v.as_u64()) == Some(seed)
+                // Manifests from before noise profiles are default-noise states.
+                && m.get("noise").and_then(|v| v.as_str()).unwrap_or("default")
+                    == noise.as_str()
         });
     if !same {
         let opts = GenerateOptions {
@@ -63,6 +67,7 @@ pub async fn demo(
             seed,
             out: incoming.clone(),
             format: Format::Parquet,
+            noise,
         };
         let cat = catalog.clone();
         tokio::task::spawn_blocking(move || generate::generate(&opts, &cat))
@@ -105,6 +110,7 @@ fn reset_peak_rss() {
 pub struct LinkageBench {
     pub workspace: PathBuf,
     pub participants: usize,
+    pub noise: NoiseProfile,
     pub exact: Score,
     pub with_probabilistic: Score,
     /// The second run's summary: bands, pair counts and the model's self-report.
@@ -134,8 +140,9 @@ pub async fn linkage_bench(
     dir: &Path,
     participants: usize,
     seed: u64,
+    noise: NoiseProfile,
 ) -> Result<LinkageBench, DemoError> {
-    let prepared = demo(dir, participants, seed, 0).await?;
+    let prepared = demo(dir, participants, seed, noise, 0).await?;
     let ws = Workspace::open(&prepared.workspace)?;
     let catalog = Catalog::builtin()?;
     let path = Pipeline::locate("nightly-crossmatch", ws.root())?;
@@ -159,6 +166,7 @@ pub async fn linkage_bench(
     Ok(LinkageBench {
         workspace: prepared.workspace,
         participants,
+        noise,
         exact,
         with_probabilistic,
         summary,
@@ -171,8 +179,9 @@ impl std::fmt::Display for LinkageBench {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(
             f,
-            "linkage against the generator's truth: {} participants, workspace {}\n",
+            "linkage against the generator's truth: {} participants, {} noise, workspace {}\n",
             self.participants,
+            self.noise,
             self.workspace.display()
         )?;
         writeln!(

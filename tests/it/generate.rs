@@ -11,7 +11,8 @@ use chrono::{Datelike, NaiveDate};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use tempfile::TempDir;
 use xmatch::generate::{
-    Format, GenerateError, GenerateOptions, GenerateSummary, generate, rates, table_names,
+    Format, GenerateError, GenerateOptions, GenerateSummary, NoiseProfile, generate, rates,
+    table_names,
 };
 use xmatch::schema::Catalog;
 
@@ -28,11 +29,22 @@ fn catalog() -> Catalog {
 }
 
 fn run_in(dir: &Path, n: usize, seed: u64, format: Format) -> GenerateSummary {
+    run_noise(dir, n, seed, format, NoiseProfile::Default)
+}
+
+fn run_noise(
+    dir: &Path,
+    n: usize,
+    seed: u64,
+    format: Format,
+    noise: NoiseProfile,
+) -> GenerateSummary {
     let opts = GenerateOptions {
         participants: n,
         seed,
         out: dir.to_path_buf(),
         format,
+        noise,
     };
     generate(&opts, &catalog()).expect("generate succeeds")
 }
@@ -680,6 +692,7 @@ fn a_schema_column_the_generator_lacks_is_an_error() {
         seed: 1,
         out: dir.path().to_path_buf(),
         format: Format::Both,
+        noise: NoiseProfile::Default,
     };
     let extra = texts(&|t| {
         t.replace(
@@ -728,6 +741,7 @@ fn a_failed_run_leaves_no_partial_files() {
         seed: 3,
         out: dir.path().to_path_buf(),
         format: Format::Csv,
+        noise: NoiseProfile::Default,
     };
     let err = generate(&opts, &catalog()).unwrap_err();
     assert!(matches!(err, GenerateError::Io { .. }), "{err}");
@@ -747,6 +761,270 @@ fn summary_prints_a_table() {
     }
     assert!(dir.path().join("participants.parquet").exists());
     assert!(!dir.path().join("participants.csv").exists());
+}
+
+// ----- Noise profiles -----
+
+#[test]
+fn heavy_noise_is_deterministic_and_named_in_the_manifest() {
+    let a = TempDir::new().unwrap();
+    let b = TempDir::new().unwrap();
+    let c = TempDir::new().unwrap();
+    let heavy = NoiseProfile::Heavy;
+    let s = run_noise(a.path(), 1_500, 11, Format::Both, heavy);
+    assert!(s.to_string().contains("heavy noise"), "{s}");
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .unwrap();
+    pool.install(|| run_noise(b.path(), 1_500, 11, Format::Both, heavy));
+    run_in(c.path(), 1_500, 11, Format::Both);
+    let (fa, fb, fc) = (
+        dir_bytes(a.path()),
+        dir_bytes(b.path()),
+        dir_bytes(c.path()),
+    );
+    assert_eq!(fa.len(), 13, "{:?}", fa.keys());
+    for (name, bytes) in &fa {
+        assert!(
+            fb[name] == *bytes,
+            "heavy {name} differs between 2 threads and 1"
+        );
+    }
+    for name in SOURCES.map(|s| format!("{s}.csv")) {
+        assert!(
+            fa[&name] != fc[&name],
+            "{name} is the same with heavy noise"
+        );
+    }
+    assert_eq!(manifest(a.path())["noise"], "heavy");
+    assert_eq!(manifest(c.path())["noise"], "default");
+}
+
+/// The default profile's data and truth files are those of the generator before noise
+/// profiles existed: SHA-256 of the CSV files written by commit 28edcf7 for N = 1,000,
+/// seed 7. Pinned on x86_64 Linux only, where they were taken (a different libm could
+/// round a wage or an age differently).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn default_noise_output_is_unchanged() {
+    use sha2::{Digest, Sha256};
+    let dir = TempDir::new().unwrap();
+    run_in(dir.path(), 1_000, 7, Format::Csv);
+    for (name, want) in [
+        (
+            "participants.csv",
+            "4335ab50db61156e3fe8f6be1e6b614ef4d85659cabfe8c47ea1118e4544c145",
+        ),
+        (
+            "public_assistance.csv",
+            "0c598f91cdc7bc312a9e6d7b5f88da2f58683d94b857581dcbf0b2d29eba69e8",
+        ),
+        (
+            "taa.csv",
+            "9d9ef5e5f0c8c959408ee36fccb9b82590be5764db18589078a945a9873a5d51",
+        ),
+        (
+            "truth.csv",
+            "b773e8df5ab8ad03ef6ebc572e75f27cdb0b215b561a0d07135d99e7c37a17ac",
+        ),
+        (
+            "ui_claims.csv",
+            "6f07e014fbda610bafa5db018c41633bdea8c05193839265794af110a55e6df0",
+        ),
+        (
+            "ui_wages.csv",
+            "b4febe595d3ebde9cab54e3ca97579d4133ec9daeed26dffe4ee80414c92f8d6",
+        ),
+    ] {
+        let got = hex::encode(Sha256::digest(fs::read(dir.path().join(name)).unwrap()));
+        assert_eq!(got, want, "{name} changed under the default noise profile");
+    }
+}
+
+/// One shared heavy run: N = 3,000, CSV.
+fn heavy_run() -> &'static (TempDir, GenerateSummary) {
+    static RUN: OnceLock<(TempDir, GenerateSummary)> = OnceLock::new();
+    RUN.get_or_init(|| {
+        let dir = TempDir::new().unwrap();
+        let summary = run_noise(dir.path(), 3_000, 2025, Format::Csv, NoiseProfile::Heavy);
+        (dir, summary)
+    })
+}
+
+/// Blank values of a column.
+fn blanks(f: &Csv, column: &str) -> u64 {
+    let c = f.col(column);
+    f.rows.iter().filter(|r| r[c].is_empty()).count() as u64
+}
+
+#[test]
+fn heavy_noise_rates_on_3000_participants() {
+    let (dir, _) = heavy_run();
+    let m = manifest(dir.path());
+    assert_eq!(m["noise"], "heavy");
+    let h = NoiseProfile::Heavy.rates();
+    let count = |source: &str, keys: &[&str]| -> u64 {
+        keys.iter()
+            .map(|k| scenario(&m, &format!("{source}.{k}")))
+            .sum()
+    };
+    let kinds = |total: f64| h.misspell_kinds.map(|k| total * k);
+
+    // Participants: per-record rates.
+    let p = Csv::read(&dir.path().join("participants.csv"));
+    let rows = p.rows.len() as f64;
+    let rate = |keys: &[&str]| count("participants", keys) as f64 / rows;
+    let ssn = p.col("ssn");
+    let missing = p
+        .rows
+        .iter()
+        .filter(|r| digits(&r[ssn]).trim_start_matches('0').is_empty())
+        .count() as u64;
+    assert_eq!(
+        missing,
+        count(
+            "participants",
+            &["ssn_missing_blank", "ssn_missing_placeholder"]
+        )
+    );
+    within("missing SSN", missing as f64 / rows, h.p_ssn_missing, 0.017);
+    within(
+        "SSN digit errors",
+        rate(&["ssn_typo", "ssn_transposed"]),
+        h.p_ssn_typo + h.p_ssn_transposed,
+        0.007,
+    );
+    for (which, total) in [
+        ("first", h.p_first_misspelled),
+        ("last", h.p_last_misspelled),
+    ] {
+        let keys = ["misspelled", "ocr", "keyboard"].map(|k| format!("{which}_name_{k}"));
+        let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+        within(&format!("{which} name misspelt"), rate(&keys), total, 0.013);
+        let [slip, ocr, keyboard] = kinds(total);
+        within(keys[0], rate(&keys[..1]), slip, 0.01);
+        within(keys[1], rate(&keys[1..2]), ocr, 0.007);
+        within(keys[2], rate(&keys[2..]), keyboard, 0.007);
+    }
+    within(
+        "names swapped",
+        rate(&["names_swapped"]),
+        h.p_names_swapped,
+        0.008,
+    );
+    let dob_missing = blanks(&p, "dob");
+    assert_eq!(dob_missing, count("participants", &["dob_missing"]));
+    within(
+        "DOB missing",
+        dob_missing as f64 / rows,
+        h.p_dob_missing,
+        0.008,
+    );
+    within("DOB typo", rate(&["dob_typo"]), h.p_dob_typo, 0.006);
+    let zip_missing = blanks(&p, "zip");
+    assert_eq!(zip_missing, count("participants", &["zip_missing"]));
+    within(
+        "ZIP missing",
+        zip_missing as f64 / rows,
+        h.zip_missing,
+        0.013,
+    );
+    // A mistyped DOB is still a date: only the day/month swaps are unreadable.
+    let dob = p.col("dob");
+    let unreadable = p
+        .rows
+        .iter()
+        .filter(|r| !r[dob].is_empty() && parse_dob(&r[dob]).is_none())
+        .count() as u64;
+    assert!(unreadable <= count("participants", &["dob_day_month_swapped"]));
+
+    // Agency files: one identity per person and agency, counted on each of its rows, so
+    // the tolerances allow for people with several rows.
+    for (source, ssn_missing) in [
+        ("public_assistance", h.x_ssn_missing[0]),
+        ("ui_claims", h.x_ssn_missing[2]),
+    ] {
+        let f = Csv::read(&dir.path().join(format!("{source}.csv")));
+        let rows = f.rows.len() as f64;
+        for (column, key, target, tolerance) in [
+            ("ssn", "ssn_missing", ssn_missing, 0.02),
+            ("first_name", "first_name_missing", h.x_first_missing, 0.012),
+            ("last_name", "last_name_missing", h.x_last_missing, 0.008),
+            ("dob", "dob_missing", h.x_dob_missing, 0.02),
+            ("zip", "zip_missing", h.zip_missing, 0.02),
+        ] {
+            let n = blanks(&f, column);
+            assert_eq!(n, count(source, &[key]), "{source}.{key}");
+            within(
+                &format!("{source}.{key}"),
+                n as f64 / rows,
+                target,
+                tolerance,
+            );
+        }
+        let dob = f.col("dob");
+        assert!(
+            f.rows
+                .iter()
+                .all(|r| r[dob].is_empty() || parse_dob(&r[dob]).is_some()),
+            "{source}: every DOB, mistyped or not, is a date"
+        );
+    }
+    let people_rows = (m["tables"]["public_assistance"]["rows"].as_u64().unwrap()
+        + m["tables"]["ui_claims"]["rows"].as_u64().unwrap()) as f64;
+    let both = |keys: &[&str]| {
+        (count("public_assistance", keys) + count("ui_claims", keys)) as f64 / people_rows
+    };
+    within(
+        "agency DOB typo",
+        both(&["dob_typo"]),
+        h.x_dob_typo * (1.0 - h.x_dob_missing),
+        0.006,
+    );
+    within(
+        "agency names swapped",
+        both(&["names_swapped"]),
+        h.x_names_swapped * (1.0 - h.x_first_missing) * (1.0 - h.x_last_missing),
+        0.008,
+    );
+    // The wage file: many rows per worker, SSN and surname errors at the agency rates.
+    let wage_rows = m["tables"]["ui_wages"]["rows"].as_u64().unwrap() as f64;
+    let wages = |keys: &[&str]| count("ui_wages", keys) as f64 / wage_rows;
+    within(
+        "wage SSN missing",
+        wages(&["ssn_missing"]),
+        h.x_ssn_missing[3],
+        0.004,
+    );
+    within(
+        "wage SSN digit errors",
+        wages(&["ssn_typo", "ssn_transposed"]),
+        h.x_ssn_typo,
+        0.01,
+    );
+    within(
+        "wage surname misspelt",
+        wages(&[
+            "last_name_misspelled",
+            "last_name_ocr",
+            "last_name_keyboard",
+        ]),
+        h.x_last_misspelled,
+        0.012,
+    );
+    assert_eq!(count("ui_wages", &["last_name_missing", "dob_typo"]), 0);
+    for key in [
+        "first_name_ocr",
+        "first_name_keyboard",
+        "last_name_ocr",
+        "last_name_keyboard",
+        "names_swapped",
+    ] {
+        for source in ["participants", "public_assistance", "ui_claims", "ui_wages"] {
+            assert!(count(source, &[key]) > 0, "{source}.{key} present");
+        }
+    }
 }
 
 fn peak_rss_kib() -> u64 {

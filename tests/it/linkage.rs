@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
+use xmatch::generate::NoiseProfile;
 use xmatch::identity::{RawIdentity, Tokenizer, normalize_record};
 use xmatch::pipeline::demo;
 use xmatch::schema::{Catalog, IdentityRole};
@@ -143,12 +144,16 @@ async fn linkage_quality() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000);
-    let dir = tempfile::tempdir().unwrap();
-    let report = demo::linkage_bench(dir.path(), participants, 1)
-        .await
-        .unwrap();
-    println!("{report}");
-    let all = report.with_probabilistic.overall();
+    let mut heavy = None;
+    for noise in [NoiseProfile::Default, NoiseProfile::Heavy] {
+        let dir = tempfile::tempdir().unwrap();
+        let report = demo::linkage_bench(dir.path(), participants, 1, noise)
+            .await
+            .unwrap();
+        println!("{report}");
+        heavy = Some(report);
+    }
+    let all = heavy.unwrap().with_probabilistic.overall();
     assert!(all.precision() >= 0.999, "precision {:.5}", all.precision());
     assert!(
         all.recall_identifiable() >= 0.995,

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use xmatch::generate::{Format, GenerateOptions, generate};
+use xmatch::generate::{Format, GenerateOptions, NoiseProfile, generate};
 use xmatch::identity::ssn;
 use xmatch::pipeline::{Pipeline, RunOptions, RunSummary, run};
 use xmatch::schema::{Catalog, IdentityRole};
@@ -21,6 +21,7 @@ pub async fn generated_workspace(participants: usize, seed: u64) -> (tempfile::T
         seed,
         out: ws.incoming_dir(),
         format: Format::Both,
+        noise: NoiseProfile::Default,
     };
     generate(&opts, &Catalog::builtin().unwrap()).unwrap();
     (dir, ws)

@@ -13,12 +13,13 @@ use crate::schema::{Catalog, SourceSchema};
 use super::GenerateError;
 use super::columns::Columns;
 use super::noise::{
-    SsnLayout, maybe_nickname, misspell, pick_case, pick_dob_layout, pick_layout, push_dob,
-    push_ssn, render_name, ssn_transposed, ssn_typo, strip_accents,
+    SsnLayout, dob_typo, maybe_nickname, misspell_as, pick_case, pick_dob_layout, pick_layout,
+    push_dob, push_ssn, render_name, ssn_transposed, ssn_typo, strip_accents,
 };
+use super::noise_profile::IdentityNoise;
 use super::people::{Person, World, cumulative};
 use super::rates::*;
-use super::util::{Stream, chance, push_num, rng_for};
+use super::util::{Stream, chance, maybe, push_num, rng_for};
 
 pub(crate) mod participants;
 pub(crate) mod public_assistance;
@@ -93,6 +94,8 @@ pub(crate) struct Ctx<'a> {
     pub services: ServiceCodes,
     pub schemas: BTreeMap<&'static str, &'a SourceSchema>,
     pub csv: bool,
+    /// The identity-error rates of the run's noise profile.
+    pub noise: IdentityNoise,
 }
 
 impl Ctx<'_> {
@@ -217,8 +220,12 @@ pub(crate) struct Profile {
     /// First name shown as an initial only (wage records), and missing.
     pub first_initial: f64,
     pub first_missing: f64,
+    /// Last name missing (zero unless the noise profile sets it).
+    pub last_missing: f64,
     /// Whether the agency's file has a DOB column at all (wage records do not).
     pub dob: bool,
+    /// Whether the agency's file has a ZIP column (missing ZIPs are counted only there).
+    pub zip: bool,
 }
 
 impl Profile {
@@ -236,7 +243,9 @@ impl Profile {
             cases: cumulative(&cases),
             first_initial,
             first_missing,
+            last_missing: 0.0,
             dob: true,
+            zip: true,
         }
     }
 }
@@ -246,7 +255,7 @@ impl Profile {
 pub(crate) struct AgencyIdentity {
     pub ssn: Option<String>,
     pub first: Option<String>,
-    pub last: String,
+    pub last: Option<String>,
     pub dob: Option<String>,
     pub zip: Option<String>,
     pub sex: &'static str,
@@ -266,10 +275,14 @@ pub(crate) fn push_zip(out: &mut String, zip: u32) {
     push_num(out, zip, 5);
 }
 
+/// How one agency shows a person, with the errors the noise profile's `x_` rates inject.
+/// Draws for rates the profile leaves at zero are skipped (`maybe`), so the default profile
+/// consumes the stream exactly as it did before profiles existed.
 pub(crate) fn agency_identity(
     rng: &mut ChaCha8Rng,
     p: &Person,
     profile: &Profile,
+    noise: &IdentityNoise,
 ) -> AgencyIdentity {
     let mut flags = Vec::new();
     let ssn = if chance(rng, profile.ssn_missing) {
@@ -277,7 +290,7 @@ pub(crate) fn agency_identity(
         None
     } else {
         let mut ssn = p.ssn;
-        if chance(rng, X_SSN_TYPO) {
+        if chance(rng, noise.x_ssn_typo) {
             if chance(rng, 0.6) {
                 ssn = ssn_typo(rng, ssn);
                 flags.push("ssn_typo");
@@ -295,7 +308,8 @@ pub(crate) fn agency_identity(
         Some(s)
     };
     let case = pick_case(rng, &profile.cases);
-    let first = if chance(rng, profile.first_missing) {
+    let mut full_first = false;
+    let mut first = if chance(rng, profile.first_missing) {
         flags.push("first_name_missing");
         None
     } else if chance(rng, profile.first_initial) {
@@ -305,56 +319,79 @@ pub(crate) fn agency_identity(
         render_name(rng, &mut out, &initial, case, 0.0, 0.0);
         Some(out)
     } else {
-        let mut name: String = match maybe_nickname(rng, p.first, X_NICKNAME) {
+        let mut name: String = match maybe_nickname(rng, p.first, noise.x_nickname) {
             Some(n) => {
                 flags.push("first_name_nickname");
                 n.to_string()
             }
             None => p.first.to_string(),
         };
-        if chance(rng, X_MISSPELLED) {
-            name = misspell(rng, &name);
-            flags.push("first_name_misspelled");
+        if chance(rng, noise.x_first_misspelled) {
+            let (s, kind) = misspell_as(rng, &name, &noise.misspell_kinds);
+            name = s;
+            flags.push(kind.flag(true));
         }
         let mut out = String::new();
         render_name(rng, &mut out, &name, case, X_ACCENT_STRIPPED, 0.01);
+        full_first = true;
         Some(out)
     };
-    let mut surname = match p.former_last {
-        Some(former) if chance(rng, NAME_CHANGE_SHOWN_EXTERNALLY) => {
-            flags.push("former_surname");
-            former.to_string()
+    let mut last = if maybe(rng, profile.last_missing) {
+        flags.push("last_name_missing");
+        None
+    } else {
+        let mut surname = match p.former_last {
+            Some(former) if chance(rng, NAME_CHANGE_SHOWN_EXTERNALLY) => {
+                flags.push("former_surname");
+                former.to_string()
+            }
+            _ => p.last.to_string(),
+        };
+        if chance(rng, noise.x_last_misspelled) {
+            let (s, kind) = misspell_as(rng, &surname, &noise.misspell_kinds);
+            surname = s;
+            flags.push(kind.flag(false));
         }
-        _ => p.last.to_string(),
+        if let Some(suffix) = p.suffix
+            && chance(rng, 0.4)
+        {
+            surname.push(' ');
+            surname.push_str(suffix);
+        }
+        let mut last = String::new();
+        render_name(rng, &mut last, &surname, case, X_ACCENT_STRIPPED, 0.01);
+        Some(last)
     };
-    if chance(rng, X_MISSPELLED) {
-        surname = misspell(rng, &surname);
-        flags.push("last_name_misspelled");
+    // Given name and surname in each other's field (only when both are written out).
+    if full_first && last.is_some() && maybe(rng, noise.x_names_swapped) {
+        std::mem::swap(&mut first, &mut last);
+        flags.push("names_swapped");
     }
-    if let Some(suffix) = p.suffix
-        && chance(rng, 0.4)
-    {
-        surname.push(' ');
-        surname.push_str(suffix);
-    }
-    let mut last = String::new();
-    render_name(rng, &mut last, &surname, case, X_ACCENT_STRIPPED, 0.01);
     let dob = if !profile.dob {
         None
-    } else if chance(rng, X_DOB_MISSING) {
+    } else if chance(rng, noise.x_dob_missing) {
         flags.push("dob_missing");
         None
     } else {
+        let day = if maybe(rng, noise.x_dob_typo) {
+            flags.push("dob_typo");
+            dob_typo(rng, p.dob)
+        } else {
+            p.dob
+        };
         let mut s = String::with_capacity(10);
         push_dob(
             &mut s,
-            p.dob,
+            day,
             pick_dob_layout(rng, &profile.dob_layouts),
             false,
         );
         Some(s)
     };
-    let zip = if chance(rng, ZIP_MISSING) {
+    let zip = if chance(rng, noise.zip_missing) {
+        if profile.zip {
+            flags.push("zip_missing");
+        }
         None
     } else {
         let mut s = String::with_capacity(5);

@@ -8,15 +8,16 @@ use rand_chacha::ChaCha8Rng;
 use super::super::GenerateError;
 use super::super::columns::{Col, Columns};
 use super::super::noise::{
-    SSN_JUNK, SsnLayout, add_spaces, invalid_ssn, maybe_nickname, misspell, pick_case,
+    SSN_JUNK, SsnLayout, add_spaces, dob_typo, invalid_ssn, maybe_nickname, misspell_as, pick_case,
     pick_dob_layout, pick_layout, push_dob, push_ssn, render_name, ssn_transposed, ssn_typo,
 };
+use super::super::noise_profile::IdentityNoise;
 use super::super::people::{
     Assist, AssistPeriod, Claim, Period, Person, TrainKind, assist_periods, claims, cumulative,
     person,
 };
 use super::super::rates::*;
-use super::super::util::{Scramble, chance, pick, push_iso, quarter_of, unit};
+use super::super::util::{Scramble, chance, maybe, pick, push_iso, quarter_of, unit};
 use super::{ChunkOut, Counts, Ctx, bump, finish_chunk, merge, push_zip};
 
 const NAME: &str = "participants";
@@ -144,7 +145,7 @@ struct Typed {
     first: String,
     middle: Option<String>,
     last: String,
-    dob: String,
+    dob: Option<String>,
     sex: &'static str,
     zip: Option<String>,
     /// The identifier errors in this record, counted once per row written.
@@ -166,13 +167,22 @@ struct Tables {
     cases: Vec<f64>,
 }
 
-fn typed(rng: &mut ChaCha8Rng, p: &Person, rule: SsnRule, t: &Tables) -> Typed {
+/// The record as typed, with the errors the noise profile's `p_` rates inject. Draws for
+/// rates the profile leaves at zero are skipped (`maybe`), so the default profile consumes
+/// the stream exactly as it did before profiles existed.
+fn typed(
+    rng: &mut ChaCha8Rng,
+    p: &Person,
+    rule: SsnRule,
+    t: &Tables,
+    noise: &IdentityNoise,
+) -> Typed {
     let mut out = Typed::default();
     let mut counts = Counts::new();
     let c = &mut counts;
     // SSN: declined, invalid, mistyped, transposed or correct; then a layout.
     let u = unit(rng);
-    let missing = rule == SsnRule::Withheld || (rule == SsnRule::Free && u < P_SSN_MISSING);
+    let missing = rule == SsnRule::Withheld || (rule == SsnRule::Free && u < noise.p_ssn_missing);
     out.ssn = if missing {
         if chance(rng, P_SSN_JUNK_SHARE) {
             bump(c, "ssn_missing_placeholder");
@@ -182,16 +192,15 @@ fn typed(rng: &mut ChaCha8Rng, p: &Person, rule: SsnRule, t: &Tables) -> Typed {
             None
         }
     } else {
-        let v = u - P_SSN_MISSING;
-        let ssn = if (0.0..P_SSN_INVALID).contains(&v) {
+        let v = u - noise.p_ssn_missing;
+        let (invalid, typo) = (noise.p_ssn_invalid, noise.p_ssn_typo);
+        let ssn = if (0.0..invalid).contains(&v) {
             bump(c, "ssn_invalid");
             invalid_ssn(rng)
-        } else if (P_SSN_INVALID..P_SSN_INVALID + P_SSN_TYPO).contains(&v) {
+        } else if (invalid..invalid + typo).contains(&v) {
             bump(c, "ssn_typo");
             ssn_typo(rng, p.ssn)
-        } else if (P_SSN_INVALID + P_SSN_TYPO..P_SSN_INVALID + P_SSN_TYPO + P_SSN_TRANSPOSED)
-            .contains(&v)
-        {
+        } else if (invalid + typo..invalid + typo + noise.p_ssn_transposed).contains(&v) {
             match ssn_transposed(rng, p.ssn) {
                 Some(s) => {
                     bump(c, "ssn_transposed");
@@ -212,16 +221,17 @@ fn typed(rng: &mut ChaCha8Rng, p: &Person, rule: SsnRule, t: &Tables) -> Typed {
     };
 
     let case = pick_case(rng, &t.cases);
-    let mut first = match maybe_nickname(rng, p.first, P_NICKNAME) {
+    let mut first = match maybe_nickname(rng, p.first, noise.p_nickname) {
         Some(n) => {
             bump(c, "first_name_nickname");
             n.to_string()
         }
         None => p.first.to_string(),
     };
-    if chance(rng, P_FIRST_MISSPELLED) {
-        first = misspell(rng, &first);
-        bump(c, "first_name_misspelled");
+    if chance(rng, noise.p_first_misspelled) {
+        let (s, kind) = misspell_as(rng, &first, &noise.misspell_kinds);
+        first = s;
+        bump(c, kind.flag(true));
     }
     render_name(rng, &mut out.first, &first, case, P_ACCENT_STRIPPED, 0.0);
     out.middle = p.middle.and_then(|m| {
@@ -239,9 +249,10 @@ fn typed(rng: &mut ChaCha8Rng, p: &Person, rule: SsnRule, t: &Tables) -> Typed {
         }
     });
     let mut last = p.last.to_string();
-    if chance(rng, P_LAST_MISSPELLED) {
-        last = misspell(rng, &last);
-        bump(c, "last_name_misspelled");
+    if chance(rng, noise.p_last_misspelled) {
+        let (s, kind) = misspell_as(rng, &last, &noise.misspell_kinds);
+        last = s;
+        bump(c, kind.flag(false));
     }
     if let Some(suffix) = p.suffix
         && chance(rng, 0.7)
@@ -251,6 +262,11 @@ fn typed(rng: &mut ChaCha8Rng, p: &Person, rule: SsnRule, t: &Tables) -> Typed {
         last.push_str(suffix);
     }
     render_name(rng, &mut out.last, &last, case, P_ACCENT_STRIPPED, 0.0);
+    // Given name and surname in each other's field.
+    if maybe(rng, noise.p_names_swapped) {
+        std::mem::swap(&mut out.first, &mut out.last);
+        bump(c, "names_swapped");
+    }
     if chance(rng, P_EXTRA_SPACES) {
         bump(c, "name_extra_spaces");
         if chance(rng, 0.5) {
@@ -260,16 +276,24 @@ fn typed(rng: &mut ChaCha8Rng, p: &Person, rule: SsnRule, t: &Tables) -> Typed {
         }
     }
 
-    let swapped = chance(rng, P_DOB_SWAPPED);
-    if swapped {
-        bump(c, "dob_day_month_swapped");
-    }
-    push_dob(
-        &mut out.dob,
-        p.dob,
-        pick_dob_layout(rng, &t.dob_layouts),
-        swapped,
-    );
+    out.dob = if maybe(rng, noise.p_dob_missing) {
+        bump(c, "dob_missing");
+        None
+    } else {
+        let swapped = chance(rng, noise.p_dob_swapped);
+        if swapped {
+            bump(c, "dob_day_month_swapped");
+        }
+        let day = if maybe(rng, noise.p_dob_typo) {
+            bump(c, "dob_typo");
+            dob_typo(rng, p.dob)
+        } else {
+            p.dob
+        };
+        let mut s = String::with_capacity(10);
+        push_dob(&mut s, day, pick_dob_layout(rng, &t.dob_layouts), swapped);
+        Some(s)
+    };
 
     out.sex = if chance(rng, SEX_NOT_IDENTIFIED) {
         bump(c, "sex_not_identified");
@@ -279,7 +303,7 @@ fn typed(rng: &mut ChaCha8Rng, p: &Person, rule: SsnRule, t: &Tables) -> Typed {
     } else {
         "1"
     };
-    out.zip = if chance(rng, ZIP_MISSING) {
+    out.zip = if chance(rng, noise.zip_missing) {
         bump(c, "zip_missing");
         None
     } else {
@@ -593,7 +617,7 @@ fn push_row(
     cols.set_str(h.first_name, Some(&t.first));
     cols.set_str(h.middle_name, t.middle.as_deref());
     cols.set_str(h.last_name, Some(&t.last));
-    cols.set_str(h.dob, Some(&t.dob));
+    cols.set_str(h.dob, t.dob.as_deref());
     cols.set_str(h.sex, Some(t.sex));
     cols.set_str(
         h.ethnicity_hispanic,
@@ -707,7 +731,7 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
                 (true, _) => SsnRule::Given,
             };
             bump(&mut c, "periods");
-            let t = typed(rng, &p, rule, &tables);
+            let t = typed(rng, &p, rule, &tables, &ctx.noise);
             let d = detail(ctx, rng, &p, period, &assist, &claims, &mut c);
             let id = next_id(&mut seq);
             push_row(&mut cols, &h, &id, &p, &t, period, &d, d.entered);
@@ -723,7 +747,7 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
                     merge(&mut c, &t.counts);
                 } else {
                     bump(&mut c, "duplicate_near");
-                    let t2 = typed(rng, &p, rule, &tables);
+                    let t2 = typed(rng, &p, rule, &tables, &ctx.noise);
                     let entered = (d.entered + rng.random_range(0..=10)).min(AS_OF);
                     push_row(&mut cols, &h, &id, &p, &t2, period, &d, entered);
                     count_row(&mut c, period, &d, entered);

@@ -72,13 +72,16 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
     } = handles(&mut cols);
     let mut ids = Vec::with_capacity(hint);
     let mut c = Counts::new();
-    let profile = Profile::new(
-        X_SSN_MISSING[0],
-        [0.6, 0.4, 0.0, 0.0],
-        [0.7, 0.25, 0.0, 0.05],
-        0.0,
-        0.0,
-    );
+    let profile = Profile {
+        last_missing: ctx.noise.x_last_missing,
+        ..Profile::new(
+            ctx.noise.x_ssn_missing[0],
+            [0.6, 0.4, 0.0, 0.0],
+            [0.7, 0.25, 0.0, 0.05],
+            0.0,
+            ctx.noise.x_first_missing,
+        )
+    };
     // Case number: a keyed bijection of the person, so a person keeps one case number
     // across certification periods; the row adds the person line and period number.
     let cases = Scramble::new(world.seed, 0xCA5E, 39);
@@ -92,7 +95,7 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
         if periods.is_empty() {
             continue;
         }
-        let who = agency_identity(rng, &p, &profile);
+        let who = agency_identity(rng, &p, &profile, &ctx.noise);
         let line: u32 = pick(rng, &[(1, 0.6), (2, 0.25), (3, 0.1), (4, 0.05)]);
         let case = cases.apply(pid);
         for (i, a) in periods.iter().enumerate() {
@@ -101,7 +104,7 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
             cols.set_str(case_id, Some(&id));
             cols.set_str(ssn, who.ssn.as_deref());
             cols.set_str(first, who.first.as_deref());
-            cols.set_str(last, Some(&who.last));
+            cols.set_str(last, who.last.as_deref());
             cols.set_str(dob, who.dob.as_deref());
             cols.set_str(sex, Some(who.sex));
             cols.set_str(zip, who.zip.as_deref());

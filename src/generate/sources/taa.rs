@@ -53,13 +53,17 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
     let h = handles(&mut cols);
     let mut ids = Vec::with_capacity(hint);
     let mut c = Counts::new();
-    let profile = Profile::new(
-        X_SSN_MISSING[1],
-        [0.8, 0.2, 0.0, 0.0],
-        [0.4, 0.6, 0.0, 0.0],
-        0.0,
-        0.0,
-    );
+    let profile = Profile {
+        last_missing: ctx.noise.x_last_missing,
+        zip: false,
+        ..Profile::new(
+            ctx.noise.x_ssn_missing[1],
+            [0.8, 0.2, 0.0, 0.0],
+            [0.4, 0.6, 0.0, 0.0],
+            0.0,
+            ctx.noise.x_first_missing,
+        )
+    };
     let cases = Scramble::new(world.seed, 0x7AA, 36);
     for pid in range {
         if !may_have_taa(world, pid) {
@@ -69,7 +73,7 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
         let Some(case) = taa_case(world, &p) else {
             continue;
         };
-        let who = agency_identity(rng, &p, &profile);
+        let who = agency_identity(rng, &p, &profile, &ctx.noise);
         let case_no = cases.apply(pid);
         let petition = format!("TA-W-{}", case.petition);
         bump(
@@ -87,7 +91,7 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
             cols.set_date(h.certified, Some(case.certified));
             cols.set_str(h.ssn, who.ssn.as_deref());
             cols.set_str(h.first, who.first.as_deref());
-            cols.set_str(h.last, Some(&who.last));
+            cols.set_str(h.last, who.last.as_deref());
             cols.set_str(h.dob, who.dob.as_deref());
             cols.set_str(h.benefit_type, Some(b.kind));
             if chance(rng, TAA_NO_DATES) {

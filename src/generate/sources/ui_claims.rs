@@ -5,7 +5,6 @@ use std::ops::Range;
 use super::super::GenerateError;
 use super::super::columns::{Col, Columns};
 use super::super::people::{claims, may_have_claims, person};
-use super::super::rates::*;
 use super::super::util::Scramble;
 use super::{ChunkOut, Counts, Ctx, Profile, agency_identity, bump, finish_chunk};
 
@@ -58,13 +57,17 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
     let mut ids = Vec::with_capacity(hint);
     let mut c = Counts::new();
     // UI systems key on the SSN: almost always present, stored bare, names in upper case.
-    let profile = Profile::new(
-        X_SSN_MISSING[2],
-        [0.1, 0.9, 0.0, 0.0],
-        [0.9, 0.1, 0.0, 0.0],
-        0.0,
-        0.01,
-    );
+    // A heavy profile's missing-name rate replaces the 1% when it is higher.
+    let profile = Profile {
+        last_missing: ctx.noise.x_last_missing,
+        ..Profile::new(
+            ctx.noise.x_ssn_missing[2],
+            [0.1, 0.9, 0.0, 0.0],
+            [0.9, 0.1, 0.0, 0.0],
+            0.0,
+            ctx.noise.x_first_missing.max(0.01),
+        )
+    };
     // Claim IDs: a keyed bijection of (person, claim number).
     let scramble = Scramble::new(world.seed, 0xC1A1, 44);
     for pid in range {
@@ -76,13 +79,13 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
         if list.is_empty() {
             continue;
         }
-        let who = agency_identity(rng, &p, &profile);
+        let who = agency_identity(rng, &p, &profile, &ctx.noise);
         for (i, claim) in list.iter().enumerate() {
             let id = format!("UI{:014}", scramble.apply(pid * 8 + i as u64));
             cols.set_str(h.claim_id, Some(&id));
             cols.set_str(h.ssn, who.ssn.as_deref());
             cols.set_str(h.first, who.first.as_deref());
-            cols.set_str(h.last, Some(&who.last));
+            cols.set_str(h.last, who.last.as_deref());
             cols.set_str(h.dob, who.dob.as_deref());
             cols.set_str(h.zip, who.zip.as_deref());
             cols.set_str(h.claim_type, Some(claim.kind.code()));

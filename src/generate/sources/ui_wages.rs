@@ -180,11 +180,13 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
     let mut ids = Vec::with_capacity(hint);
     let mut c = Counts::new();
     // Employers report SSNs bare (sometimes as numbers), names upper case, often with
-    // the first name cut to an initial.
+    // the first name cut to an initial; the noise profile's missing-name rates do not apply
+    // (wage rows keep this shape).
     let profile = Profile {
         dob: false,
+        zip: false,
         ..Profile::new(
-            X_SSN_MISSING[3],
+            ctx.noise.x_ssn_missing[3],
             [0.05, 0.92, 0.0, 0.03],
             [0.95, 0.05, 0.0, 0.0],
             0.15,
@@ -213,13 +215,13 @@ pub(crate) fn chunk(ctx: &Ctx, chunk: u64, range: Range<u64>) -> Result<ChunkOut
                 "non_participant_workers"
             },
         );
-        let who = agency_identity(rng, &p, &profile);
+        let who = agency_identity(rng, &p, &profile, &ctx.noise);
         for row in &rows {
             employer.clear();
             super::super::util::push_num(&mut employer, employer_ids.apply(row.employer), 10);
             cols.set_str(h.ssn, who.ssn.as_deref());
             cols.set_str(h.first, who.first.as_deref());
-            cols.set_str(h.last, Some(&who.last));
+            cols.set_str(h.last, who.last.as_deref());
             cols.set_str(h.employer, Some(&employer));
             cols.set_str(h.quarter, Some(&quarters[row.quarter as usize]));
             cols.set_money(h.wages, Some(row.cents));
