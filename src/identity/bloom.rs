@@ -411,10 +411,10 @@ impl Encoder {
     /// The encodings of a record's usable fields.
     pub fn encode(&self, f: &IdentityFields) -> Encoding {
         let mut e = Encoding::default();
-        if let Some(first) = valid_name(&f.first) {
+        if let Some(first) = encodable_name(&f.first) {
             self.name(Field::First, first, &mut e);
         }
-        if let Some(last) = valid_name(&f.last) {
+        if let Some(last) = encodable_name(&f.last) {
             self.name(Field::Last, last, &mut e);
         }
         if let Some(d) = f.dob {
@@ -455,10 +455,13 @@ fn bigrams(name: &[u8]) -> impl Iterator<Item = (u8, u8)> + '_ {
     })
 }
 
-/// A normalized name (`A`–`Z`, at least one letter), as the tokens require.
-fn valid_name(n: &Option<String>) -> Option<&[u8]> {
+/// A normalized name (`A`–`Z`) of at least two letters. An initial alone (wage records
+/// carry many) is not encoded: its two bigrams share at most one with the full name, so
+/// its filter would read as a name that disagrees, which is evidence against a match
+/// where there is none. The blocking keys still use it.
+fn encodable_name(n: &Option<String>) -> Option<&[u8]> {
     let b = n.as_deref()?.as_bytes();
-    (!b.is_empty() && b.iter().all(u8::is_ascii_uppercase)).then_some(b)
+    (b.len() >= 2 && b.iter().all(u8::is_ascii_uppercase)).then_some(b)
 }
 
 #[cfg(test)]

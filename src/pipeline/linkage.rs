@@ -103,12 +103,15 @@ impl<'p, T> SourceLinkage<'p, T> {
     /// Offers a record exact pass `pass` linked to `person`, as an anchor for EM.
     pub fn anchor(&mut self, features: &Features, person: PersonId, pass: &str) {
         use crate::link::prob::compare::CompField;
-        // A name pass selected its records for agreeing names and birth date: those
-        // fields are censored. The SSN pass is not censored: the share of anchors it
-        // linked, next to those the name passes linked (whose SSNs disagree or are
-        // missing), is how often matches agree on SSN.
-        let censored: &[CompField] = if pass.starts_with("ssn") {
-            &[]
+        // An exact pass selected its records for agreeing on what it keys on: those
+        // fields are censored. The SSN pass's anchors agree on SSN by construction (and
+        // a source without name passes, such as wages, has no others), so how often
+        // matches' SSNs differ by a digit or two is left to EM on the candidate pairs,
+        // where the other fields' anchored m tells the matches apart.
+        let censored: &[CompField] = if pass == "ssn_dob" {
+            &[CompField::Ssn, CompField::Dob]
+        } else if pass.starts_with("ssn") {
+            &[CompField::Ssn]
         } else {
             &[
                 CompField::First,

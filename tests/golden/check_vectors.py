@@ -239,7 +239,9 @@ def main():
             continue
         for field in BLOOM:
             value = norm.get(field)
-            expected = bloom.encode(field, value) if value is not None else None
+            # A one-letter name (an initial) is not encoded.
+            encodable = value is not None and not (field in ("first", "last") and len(value) < 2)
+            expected = bloom.encode(field, value) if encodable else None
             check(case, f"encoding {field}", expected, case.get("encodings", {}).get(field, missing))
         for kind in BLOCK_KINDS:
             recorded = case.get("blocking_keys", {}).get(kind, missing)
