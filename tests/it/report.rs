@@ -339,6 +339,56 @@ async fn report_msg_per_program_equals_the_hand_derivation() {
     );
 }
 
+/// Effectiveness in serving employers: retention with the same employer is the one
+/// approach computed; the report says, in every format, that repeat business customers
+/// and employer penetration need employer-services data and QCEW counts xmatch does not
+/// have, and no cell pretends otherwise.
+#[tokio::test]
+async fn report_effectiveness_in_serving_employers_names_the_missing_data() {
+    let (_dir, session) = fixture_session().await;
+    let report = performance::performance(&session, 2024, Suppression::Threshold(11))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .cells
+            .iter()
+            .all(|c| performance::INDICATORS.contains(&c.indicator.as_str()))
+    );
+    assert!(
+        report
+            .cells
+            .iter()
+            .any(|c| c.indicator == "Retention with same employer")
+    );
+    let csv = String::from_utf8(report.render(OutputFormat::Csv).unwrap()).unwrap();
+    let notes: Vec<&str> = csv.lines().filter(|l| l.starts_with("# note: ")).collect();
+    assert_eq!(notes.len(), performance::NOTES.len(), "{csv}");
+    for needle in [
+        "Repeat business customers",
+        "Employer penetration rate",
+        "QCEW",
+        "reporting-unit number",
+        "previous three years",
+        "not computed",
+    ] {
+        assert!(csv.contains(needle), "{needle}: {csv}");
+    }
+    // The data rows still read as CSV once the comment lines are skipped.
+    let body: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
+    let body = body.join("\n");
+    let mut r = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(r.records().count(), report.cells.len());
+    let json: serde_json::Value =
+        serde_json::from_slice(&report.render(OutputFormat::Json).unwrap()).unwrap();
+    assert_eq!(
+        json["notes"].as_array().unwrap().len(),
+        performance::NOTES.len()
+    );
+    let table = String::from_utf8(report.render(OutputFormat::Table).unwrap()).unwrap();
+    assert!(table.contains("note: Employer penetration rate"), "{table}");
+}
+
 #[tokio::test]
 async fn report_partition_filter_reads_one_program_year() {
     let (_dir, session) = fixture_session().await;
