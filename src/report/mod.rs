@@ -8,6 +8,8 @@
 //! applies small-cell suppression, which is a cross-row decision SQL expresses poorly.
 
 pub mod coenrollment;
+pub mod evidence;
+pub mod html;
 pub mod output;
 pub mod performance;
 pub mod pirl;

@@ -3,6 +3,7 @@
 
 mod breach;
 mod crash;
+mod evidence;
 mod generate;
 mod golden;
 mod identity;

@@ -821,7 +821,7 @@ use crate::support::{parquet_files, read_parquet, strings};
 
 /// One generated state (2,000 participants, nightly run done) shared by the tests below:
 /// generating and running it is the slow part, and none of them changes the lake.
-fn generated_state() -> &'static (tempfile::TempDir, Workspace) {
+pub(crate) fn generated_state() -> &'static (tempfile::TempDir, Workspace) {
     static STATE: OnceLock<(tempfile::TempDir, Workspace)> = OnceLock::new();
     STATE.get_or_init(|| {
         // Its own runtime on its own thread: the caller is inside a test's runtime.
