@@ -265,6 +265,13 @@ pub enum ReportCommand {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
     },
+    /// One self-contained HTML page of the suppressed performance report (charts by
+    /// program, by exit quarter and by breakdown), co-enrolment counts and data quality,
+    /// written to the workspace's reports/.
+    Html {
+        #[arg(long, value_name = "PY")]
+        program_year: i32,
+    },
     /// Write this quarter's suppressed report files (CSV and JSON) to the workspace's
     /// reports/ area, once the UI wage quarter they need is loaded.
     Publish {

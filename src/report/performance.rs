@@ -26,7 +26,14 @@ pub const INDICATORS: &[&str] = &[
     "Exited during program year",
     "Co-enrolled in another program",
 ];
-pub const BREAKDOWNS: &[&str] = &["Total", "Sex", "Age at entry", "Race/ethnicity", "Barrier"];
+pub const BREAKDOWNS: &[&str] = &[
+    "Total",
+    "Sex",
+    "Age at entry",
+    "Race/ethnicity",
+    "Exit quarter",
+    "Barrier",
+];
 
 /// What the report leaves out, and why: printed with every rendering (a `# note:` line
 /// in CSV, `notes` in JSON) so a reader of the numbers sees it beside them.

@@ -14,6 +14,7 @@ mod pipeline;
 mod purge;
 mod registry;
 mod report;
+mod report_html;
 mod review;
 mod schema;
 mod serve;

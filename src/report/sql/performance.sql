@@ -118,6 +118,10 @@ grouped AS (
     UNION ALL SELECT program, indicator, 'Sex', sex_group, outcome, q2_cents FROM outcomes
     UNION ALL SELECT program, indicator, 'Age at entry', age_group, outcome, q2_cents FROM outcomes
     UNION ALL SELECT program, indicator, 'Race/ethnicity', race_group, outcome, q2_cents FROM outcomes
+    -- Exit-based indicators by the calendar quarter of exit: the quarters partition the
+    -- cohort, so they are additive like sex or age (complementary suppression applies).
+    UNION ALL SELECT program, indicator, 'Exit quarter', exit_quarter, outcome, q2_cents FROM outcomes
+        WHERE indicator IN ('Employment rate Q2', 'Employment rate Q4', 'Credential attainment rate', 'Retention with same employer')
     UNION ALL SELECT program, indicator, 'Barrier', 'Low income', outcome, q2_cents FROM outcomes WHERE barrier_low_income
     UNION ALL SELECT program, indicator, 'Barrier', 'Homeless', outcome, q2_cents FROM outcomes WHERE barrier_homeless
     UNION ALL SELECT program, indicator, 'Barrier', 'Ex-offender', outcome, q2_cents FROM outcomes WHERE barrier_ex_offender
