@@ -353,6 +353,11 @@ fn render(p: &Page<'_>) -> String {
             "none on file: the person is known by a temporary ID".to_string()
         }
         Some(set) if set.is_empty() => "not on the case records of this run".to_string(),
+        // Digits were entered but no valid SSN: the last four as entered, said so.
+        Some(set) if !has_ssn => format!(
+            "{} as entered on the case record; not a valid SSN, so the person is tracked by temporary ID",
+            set.iter().cloned().collect::<Vec<_>>().join(", ")
+        ),
         Some(set) => set.iter().cloned().collect::<Vec<_>>().join(", "),
     };
     let named = match p.subject {
