@@ -236,6 +236,19 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         reason: String,
     },
+    /// The monitor's printout of one participant (Ohio WIOAPL 15-07.1 VII): periods,
+    /// programs, services and every cross-match with its source, determination date,
+    /// benefit period, benefit type, match pass and weight, and verdict; SSN masked to
+    /// the last four digits. Written as HTML to the secure zone and audited; refused
+    /// without a reason.
+    Evidence {
+        /// The person's key (PIRL 100), or a temporary ID (T…).
+        #[arg(value_name = "PERSON_KEY|TEMP_ID")]
+        subject: String,
+        /// Why the printout is needed (recorded in the audit log with the OS user).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+    },
     /// Show the source schemas: columns, PII classes, sensitive categories and roles.
     Schema {
         /// One source (default: list all sources).
@@ -270,6 +283,13 @@ pub enum ReportCommand {
     DataQuality {
         #[arg(long, value_enum, default_value_t = ReportFormat::Table)]
         format: ReportFormat,
+    },
+    /// One self-contained HTML page of the suppressed performance report (charts by
+    /// program, by exit quarter and by breakdown), co-enrolment counts and data quality,
+    /// written to the workspace's reports/.
+    Html {
+        #[arg(long, value_name = "PY")]
+        program_year: i32,
     },
     /// Write this quarter's suppressed report files (CSV and JSON) to the workspace's
     /// reports/ area, once the UI wage quarter they need is loaded.
@@ -754,6 +774,12 @@ pub async fn run(cli: Cli) -> Result<()> {
             };
             let report = crate::purge::purge(&ws, &opts).await?;
             print!("{report}");
+        }
+        Command::Evidence { subject, reason } => {
+            let ws = find()?;
+            let printout =
+                crate::report::evidence::printout(&ws, &subject, reason.as_deref()).await?;
+            print!("{printout}");
         }
         Command::Schema { name } => {
             let catalog = Catalog::builtin()?;

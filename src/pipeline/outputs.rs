@@ -15,6 +15,7 @@ use chrono::NaiveDate;
 use super::run::RunError;
 use crate::deid::{date32, program_year};
 use crate::identity::registry::PersonId;
+use crate::identity::ssn::Last4;
 use crate::ingest::Reject;
 use crate::lake::{ColumnMeta, DatasetMeta, Snapshot};
 use crate::link::evidence::{EvidenceFacts, Statuses, Verdict};
@@ -80,6 +81,8 @@ pub(super) struct EvidenceRows {
     pub source: Vec<String>,
     pub facts: Vec<EvidenceFacts>,
     pub pass: Vec<&'static str>,
+    /// The match weight of a probabilistic link (`None` for the exact passes).
+    pub score: Vec<Option<f64>>,
     pub verdict: Vec<Verdict>,
 }
 
@@ -417,6 +420,10 @@ pub(super) fn evidence<'k>(
             )
             .plain("match_pass", strings(idx.iter().map(|&i| Some(ev.pass[i]))))
             .plain(
+                "match_score",
+                Arc::new(idx.iter().map(|&i| ev.score[i]).collect::<Float64Array>()),
+            )
+            .plain(
                 "sufficient",
                 bools(idx.iter().map(|&i| Some(ev.verdict[i].is_sufficient()))),
             )
@@ -554,6 +561,8 @@ pub(super) fn linkage_quality(
 /// What the secure zone receives from a run.
 pub(super) struct SecureInputs<'a> {
     pub record_ids: &'a [Option<String>],
+    /// The last four digits of each case record's SSN as read (`None`: none given).
+    pub ssn_last4: &'a [Option<Last4>],
     pub persons: &'a [PersonId],
     pub keys: &'a [&'a str],
     pub periods: &'a [Period],
@@ -579,6 +588,11 @@ pub(super) fn secure<'k>(
     let temp = |i: usize| s.temp_of.get(&s.persons[i]).map(String::as_str);
 
     let all: Vec<usize> = (0..s.persons.len()).collect();
+    let masked: Vec<Option<String>> = s
+        .ssn_last4
+        .iter()
+        .map(|l| l.as_ref().map(|l| format!("***-**-{}", &**l)))
+        .collect();
     let (batch, meta) = record(
         Table::new("crosswalk"),
         &mut all.iter().map(|&i| s.record_ids[i].as_deref()),
@@ -591,6 +605,14 @@ pub(super) fn secure<'k>(
         None,
     )
     .plain("entry_date", dates(s.periods.iter().map(|p| Some(p.entry))))
+    // Masked to the last four digits (Ohio WIOAPL 15-07.1 E.2): what the monitor's
+    // evidence printout shows, so nobody needs the case-management export for it.
+    .col(
+        "ssn_masked",
+        strings(masked.iter().map(|m| m.as_deref())),
+        PiiClass::Quasi,
+        None,
+    )
     .person_ids(s.persons.iter().copied())
     .build()?;
     snapshot.write_secure(Path::new("crosswalk.parquet"), [batch], &meta)?;

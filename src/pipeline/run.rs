@@ -550,6 +550,13 @@ impl<'a> Runner<'a> {
             .filter(|(_, k)| **k)
             .map(|(r, _)| r.clone())
             .collect();
+        let kept_last4: Vec<Option<Last4>> = idents
+            .ssn_last4
+            .iter()
+            .zip(&keep)
+            .filter(|(_, k)| **k)
+            .map(|(l, _)| *l)
+            .collect();
         {
             let s = self
                 .summary
@@ -749,6 +756,7 @@ impl<'a> Runner<'a> {
         let (periods, persons, keys) = (&periods, &persons, &keys);
         let secure_inputs = outputs::SecureInputs {
             record_ids: &record_ids,
+            ssn_last4: &kept_last4,
             persons,
             keys,
             periods,
@@ -1476,6 +1484,7 @@ impl EvidenceSink<'_> {
                 .push(judge(&link.facts, self.periods[p].entry, self.window));
             self.out.facts.push(link.facts.clone());
             self.out.pass.push(pass);
+            self.out.score.push(score);
         }
     }
 }

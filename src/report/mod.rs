@@ -8,6 +8,9 @@
 //! applies small-cell suppression, which is a cross-row decision SQL expresses poorly.
 
 pub mod coenrollment;
+pub mod dashboard;
+pub mod evidence;
+pub mod html;
 pub mod output;
 pub mod performance;
 pub mod pirl;
@@ -258,6 +261,10 @@ pub async fn run_command(
             let (schema, batch) = quality::data_quality(&session).await?;
             quality::render(&schema, &batch, format.into())?
         }
+        ReportCommand::Html { program_year } => dashboard::write_html_report(ws, program_year)
+            .await?
+            .to_string()
+            .into_bytes(),
         ReportCommand::Publish { program_year } => {
             let opts = publish::PublishOptions {
                 program_year,

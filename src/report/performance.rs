@@ -26,7 +26,30 @@ pub const INDICATORS: &[&str] = &[
     "Exited during program year",
     "Co-enrolled in another program",
 ];
-pub const BREAKDOWNS: &[&str] = &["Total", "Sex", "Age at entry", "Race/ethnicity", "Barrier"];
+pub const BREAKDOWNS: &[&str] = &[
+    "Total",
+    "Sex",
+    "Age at entry",
+    "Race/ethnicity",
+    "Exit quarter",
+    "Barrier",
+];
+
+/// What the report leaves out, and why: printed with every rendering (a `# note:` line
+/// in CSV, `notes` in JSON) so a reader of the numbers sees it beside them.
+///
+/// TEGL 10-16 offers three approaches to the shared indicator "effectiveness in serving
+/// employers"; a state reports two of them. xmatch computes retention with the same
+/// employer from the UI wage records. The other two count *establishments that received
+/// a service* from the core programs, and xmatch is given no record of services to
+/// employers: the lake's `quarterly_wages` holds the (tokenized) employers of
+/// participants' linked wage records, which says who employed participants, not who was
+/// served. Nothing is inferred from it.
+pub const NOTES: &[&str] = &[
+    "Effectiveness in serving employers: only the retention-with-the-same-employer approach is computed (Q4-cohort exiters employed in Q2 whose Q2 employer also paid them in Q4, from UI wage records).",
+    "Repeat business customers (TEGL 10-16) is not computed: it needs a record of services to employers, which xmatch does not receive. Needed: one row per service delivered to an establishment by a core program (the establishment as BLS QCEW identifies it, UI account number and reporting-unit number, tokenized like the wage records' accounts; the service type, per the employer-services categories of the ETA-9169; the service date, or start and end of an ongoing service; the program), for the program year and the three program years before it. Numerator: establishments served in the year that were also served within the previous three years; denominator: establishments served in the year.",
+    "Employer penetration rate (TEGL 10-16) is not computed: it needs the same employer-services record for the program year, and the number of establishments in the state in the last quarter of the year as BLS QCEW counts them. Numerator: establishments served in the year; denominator: the QCEW count. The lake's quarterly_wages holds only the employers of participants' linked wage records and cannot stand in for either.",
+];
 
 /// How the cells are protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -267,6 +290,7 @@ impl PerformanceReport {
                         Suppression::Threshold(t) => serde_json::json!({"threshold": t, "complementary": true}),
                         Suppression::None => serde_json::json!("none: internal use only, secure zone"),
                     },
+                    "notes": NOTES,
                     "rows": super::output::json_rows(&[batch])?,
                 });
                 serde_json::to_writer_pretty(&mut out, &doc)
@@ -275,11 +299,17 @@ impl PerformanceReport {
             }
             super::OutputFormat::Csv => {
                 out.extend_from_slice(format!("# {}\n", self.header()).as_bytes());
+                for n in NOTES {
+                    out.extend_from_slice(format!("# note: {n}\n").as_bytes());
+                }
                 super::output::render(&schema, &[batch], format, &mut out)?;
             }
             _ => {
                 out.extend_from_slice(format!("{}\n", self.header()).as_bytes());
                 super::output::render(&schema, &[batch], super::OutputFormat::Table, &mut out)?;
+                for n in NOTES {
+                    out.extend_from_slice(format!("note: {n}\n").as_bytes());
+                }
             }
         }
         Ok(out)

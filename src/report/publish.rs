@@ -127,13 +127,13 @@ pub async fn publish_quarterly(
     let threshold = u64::from(ws.config().reporting.small_cell_threshold);
 
     let perf = performance::performance(&session, py, Suppression::Threshold(threshold)).await?;
-    let coenrollment = super::coenrollment::coenrollment(&session, Some(py)).await?;
-    let (co_schema, co_batches) = &coenrollment.counts;
-    let mut co_rows = objects(super::output::json_rows(co_batches)?);
-    suppress_counts(&mut co_rows, &["findings", "persons"], None, threshold);
-    let (dq_schema, dq_batch) = super::quality::data_quality(&session).await?;
-    let mut dq_rows = objects(super::output::json_rows(std::slice::from_ref(&dq_batch))?);
-    suppress_counts(&mut dq_rows, &["count"], Some("of_total"), threshold);
+    let CountTables {
+        co_schema,
+        co_rows,
+        dq_schema,
+        dq_rows,
+    } = suppressed_tables(&session, py, threshold).await?;
+    let co_schema = &co_schema;
 
     let protection = format!("cells under {threshold} people suppressed");
     let co_header = format!(
@@ -253,6 +253,36 @@ pub async fn publish_quarterly(
         dir,
         files: written,
     }))
+}
+
+/// The co-enrolment counts (periods entered in the program year) and the data-quality
+/// rows with primary suppression applied (a `status`, nulls where suppressed): what the
+/// quarterly files and the HTML report publish.
+pub struct CountTables {
+    pub co_schema: SchemaRef,
+    pub co_rows: Vec<Map<String, Value>>,
+    pub dq_schema: SchemaRef,
+    pub dq_rows: Vec<Map<String, Value>>,
+}
+
+pub async fn suppressed_tables(
+    session: &LakeSession,
+    py: i32,
+    threshold: u64,
+) -> Result<CountTables, ReportError> {
+    let coenrollment = super::coenrollment::coenrollment(session, Some(py)).await?;
+    let (co_schema, co_batches) = coenrollment.counts;
+    let mut co_rows = objects(super::output::json_rows(&co_batches)?);
+    suppress_counts(&mut co_rows, &["findings", "persons"], None, threshold);
+    let (dq_schema, dq_batch) = super::quality::data_quality(session).await?;
+    let mut dq_rows = objects(super::output::json_rows(std::slice::from_ref(&dq_batch))?);
+    suppress_counts(&mut dq_rows, &["count"], Some("of_total"), threshold);
+    Ok(CountTables {
+        co_schema,
+        co_rows,
+        dq_schema,
+        dq_rows,
+    })
 }
 
 /// One report file: its name, lineage dataset, bytes, columns and rows.

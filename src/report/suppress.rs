@@ -6,7 +6,7 @@
 //! than the threshold, or when the employment cell it comes from is suppressed.
 //!
 //! *Complementary*: within one program and indicator, the groups of an additive breakdown
-//! (sex, age group, race/ethnicity: every person in exactly one group) add up to the
+//! (sex, age group, race/ethnicity, exit quarter: every person in exactly one group) add up to the
 //! total. A lone suppressed group would be total minus the others, so a second group (the
 //! smallest published one) is suppressed with it. A suppressed total would be the sum of
 //! any fully published breakdown, so when the total is suppressed every group of every
@@ -14,7 +14,7 @@
 //! have several barriers) and have no published sum, so only the primary rule applies.
 
 /// Breakdowns whose groups partition the total.
-pub const ADDITIVE: &[&str] = &["Sex", "Age at entry", "Race/ethnicity"];
+pub const ADDITIVE: &[&str] = &["Sex", "Age at entry", "Race/ethnicity", "Exit quarter"];
 pub const TOTAL: &str = "Total";
 
 /// One published cell: counts of people.

@@ -386,6 +386,8 @@ mod breach;
 pub use breach::{LineageFilter, LineageMeta};
 mod purge;
 pub use purge::{PurgeRecorded, UnpurgedFile};
+mod evidence;
+pub use evidence::{PersonIdentity, PersonSubject};
 mod linkage;
 pub use linkage::{
     DecisionOutcome, LinkDecisionRow, LinkQualityRow, NewLinkReview, ReviewFilter, ReviewId,

@@ -3,6 +3,7 @@
 
 mod breach;
 mod crash;
+mod evidence;
 mod generate;
 mod golden;
 mod identity;
@@ -14,6 +15,7 @@ mod pipeline;
 mod purge;
 mod registry;
 mod report;
+mod report_html;
 mod review;
 mod schema;
 mod serve;

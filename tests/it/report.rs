@@ -223,6 +223,172 @@ async fn report_indicators_match_the_hand_computed_fixture() {
     assert_eq!(got_totals, want);
 }
 
+/// Measurable skill gains per program, computed from a PIRL extract alone (element
+/// numbers as the header, values as PIRL text) with TEGL 10-16's rule written out here,
+/// apart from the report's SQL: the extract must carry every element the indicator
+/// needs. Returns program → (numerator persons, denominator count).
+fn msg_from_pirl(
+    header: &[u32],
+    rows: &[Vec<Option<String>>],
+    py: i32,
+) -> BTreeMap<&'static str, (BTreeSet<String>, u64)> {
+    let col = |n: u32| {
+        header
+            .iter()
+            .position(|&h| h == n)
+            .unwrap_or_else(|| panic!("the PIRL extract has no element {n}: MSG needs it"))
+    };
+    let (start, end) = (format!("{py}0701"), format!("{}0630", py + 1));
+    let in_py = |v: &Option<String>| v.as_deref().is_some_and(|d| *d >= *start && *d <= *end);
+    let mut out: BTreeMap<&'static str, (BTreeSet<String>, u64)> = BTreeMap::new();
+    for r in rows {
+        let v = |n: u32| r[col(n)].as_deref();
+        // Dates are YYYYMMDD: text order is date order.
+        let active =
+            v(900).is_some_and(|d| d <= end.as_str()) && v(901).is_none_or(|d| d >= start.as_str());
+        let training = v(1811).is_some_and(|d| d <= end.as_str())
+            && v(1813).is_none_or(|d| d >= start.as_str());
+        if !active || !training {
+            continue;
+        }
+        let gain = in_py(&r[col(1806)])
+            || (v(1800) == Some("1") && in_py(&r[col(1801)]))
+            || [1807, 1808, 1809, 1810].iter().any(|&n| in_py(&r[col(n)]));
+        for (program, flag) in [
+            ("Adult", 903),
+            ("Dislocated Worker", 904),
+            ("Youth", 905),
+            ("Wagner-Peyser", 918),
+        ] {
+            if v(flag) != Some("1") {
+                continue;
+            }
+            let excluded = match v(923) {
+                Some("01" | "02" | "03" | "04") => true,
+                Some("05") => program == "Youth",
+                _ => false,
+            };
+            if excluded {
+                continue;
+            }
+            let e = out.entry(program).or_default();
+            e.1 += 1;
+            if gain {
+                e.0.insert(v(100).unwrap().to_string());
+            }
+        }
+    }
+    out
+}
+
+/// TEGL 10-16 MSG, five gain types (the secondary diploma, PIRL 1800 = 1 dated 1801, beside
+/// 1806-1810) at the program year's edges: numerator and denominator per program equal
+/// DERIVATION.md, in the report and computed from the PIRL extract of the same lake.
+#[tokio::test]
+async fn report_msg_per_program_equals_the_hand_derivation() {
+    let (_dir, session) = fixture_session().await;
+    let keys = |prefix: &str, ns: &[u32]| -> BTreeSet<String> {
+        ns.iter()
+            .map(|n| {
+                if prefix.starts_with("FXP") {
+                    format!("{prefix}{n:09}")
+                } else {
+                    format!("{prefix}{n:08}")
+                }
+            })
+            .collect()
+    };
+    // DERIVATION.md, "Measurable skill gains": who gains, and how many are counted.
+    let mut adult = keys("FXP", &[6, 15]);
+    adult.extend(keys("FXMA", &[2, 3, 6, 7]));
+    let want: BTreeMap<&str, (BTreeSet<String>, u64)> = [
+        ("Adult", (adult, 12)),
+        (
+            "Dislocated Worker",
+            (keys("FXMD", &[2, 3, 6, 7, 9, 11]), 10),
+        ),
+        ("Youth", (keys("FXMY", &[2, 3, 6, 7, 9]), 9)),
+    ]
+    .into_iter()
+    .collect();
+
+    let cells = performance::cells(&session, 2024).await.unwrap();
+    let msg: BTreeMap<&str, (u64, u64)> = cells
+        .iter()
+        .filter(|c| c.indicator == "Measurable skill gains rate" && c.breakdown == "Total")
+        .map(|c| {
+            let p = performance::PROGRAMS
+                .iter()
+                .find(|p| **p == c.program)
+                .unwrap();
+            (*p, (c.numerator, c.denominator))
+        })
+        .collect();
+    let want_counts: BTreeMap<&str, (u64, u64)> = want
+        .iter()
+        .map(|(p, (n, d))| (*p, (n.len() as u64, *d)))
+        .collect();
+    assert_eq!(msg, want_counts, "report MSG (numerator, denominator)");
+
+    let layout = PirlLayout::builtin(&Catalog::builtin().unwrap()).unwrap();
+    let extract = pirl::extract(&session, &layout, 2024).await.unwrap();
+    let from_pirl = msg_from_pirl(&extract.header, &extract.rows, 2024);
+    assert_eq!(
+        from_pirl, want,
+        "MSG computed from the PIRL extract (persons gaining, denominator)"
+    );
+}
+
+/// Effectiveness in serving employers: retention with the same employer is the one
+/// approach computed; the report says, in every format, that repeat business customers
+/// and employer penetration need employer-services data and QCEW counts xmatch does not
+/// have, and no cell pretends otherwise.
+#[tokio::test]
+async fn report_effectiveness_in_serving_employers_names_the_missing_data() {
+    let (_dir, session) = fixture_session().await;
+    let report = performance::performance(&session, 2024, Suppression::Threshold(11))
+        .await
+        .unwrap();
+    assert!(
+        report
+            .cells
+            .iter()
+            .all(|c| performance::INDICATORS.contains(&c.indicator.as_str()))
+    );
+    assert!(
+        report
+            .cells
+            .iter()
+            .any(|c| c.indicator == "Retention with same employer")
+    );
+    let csv = String::from_utf8(report.render(OutputFormat::Csv).unwrap()).unwrap();
+    let notes: Vec<&str> = csv.lines().filter(|l| l.starts_with("# note: ")).collect();
+    assert_eq!(notes.len(), performance::NOTES.len(), "{csv}");
+    for needle in [
+        "Repeat business customers",
+        "Employer penetration rate",
+        "QCEW",
+        "reporting-unit number",
+        "previous three years",
+        "not computed",
+    ] {
+        assert!(csv.contains(needle), "{needle}: {csv}");
+    }
+    // The data rows still read as CSV once the comment lines are skipped.
+    let body: Vec<&str> = csv.lines().filter(|l| !l.starts_with('#')).collect();
+    let body = body.join("\n");
+    let mut r = csv::Reader::from_reader(body.as_bytes());
+    assert_eq!(r.records().count(), report.cells.len());
+    let json: serde_json::Value =
+        serde_json::from_slice(&report.render(OutputFormat::Json).unwrap()).unwrap();
+    assert_eq!(
+        json["notes"].as_array().unwrap().len(),
+        performance::NOTES.len()
+    );
+    let table = String::from_utf8(report.render(OutputFormat::Table).unwrap()).unwrap();
+    assert!(table.contains("note: Employer penetration rate"), "{table}");
+}
+
 #[tokio::test]
 async fn report_partition_filter_reads_one_program_year() {
     let (_dir, session) = fixture_session().await;
@@ -536,7 +702,7 @@ async fn report_data_quality_counts() {
     let no_ssn = find("periods without an SSN (temporary ID)");
     assert_eq!(
         (no_ssn["count"].as_i64(), no_ssn["of_total"].as_i64()),
-        (Some(2), Some(29))
+        (Some(2), Some(60))
     );
     let late = find("entered more than 30 days after information obtained");
     assert_eq!(late["count"], 1);
@@ -655,7 +821,7 @@ use crate::support::{parquet_files, read_parquet, strings};
 
 /// One generated state (2,000 participants, nightly run done) shared by the tests below:
 /// generating and running it is the slow part, and none of them changes the lake.
-fn generated_state() -> &'static (tempfile::TempDir, Workspace) {
+pub(crate) fn generated_state() -> &'static (tempfile::TempDir, Workspace) {
     static STATE: OnceLock<(tempfile::TempDir, Workspace)> = OnceLock::new();
     STATE.get_or_init(|| {
         // Its own runtime on its own thread: the caller is inside a test's runtime.
@@ -1129,6 +1295,38 @@ async fn report_pirl_export_is_checked_secure_recorded_and_audited() {
             assert!(!ssns.contains(*f), "an SSN in the export");
             assert!(!names.contains(&f.to_uppercase()), "a name in the export");
         }
+    }
+    // The file alone yields the year's measurable skill gains per program, equal to the
+    // report's (TEGL 10-16's five gain types, the secondary diploma among them).
+    let file_rows: Vec<Vec<Option<String>>> = rows
+        .iter()
+        .map(|r| {
+            r.iter()
+                .map(|f| (!f.is_empty()).then(|| f.to_string()))
+                .collect()
+        })
+        .collect();
+    let from_file = msg_from_pirl(&out.extract.header, &file_rows, 2024);
+    assert!(
+        from_file.values().any(|(g, _)| !g.is_empty()),
+        "{from_file:?}"
+    );
+    let session = LakeSession::open(&ws.lake_dir()).await.unwrap();
+    let cells = performance::cells(&session, 2024).await.unwrap();
+    for (program, (gainers, den)) in &from_file {
+        let c = cells
+            .iter()
+            .find(|c| {
+                c.program == *program
+                    && c.indicator == "Measurable skill gains rate"
+                    && c.breakdown == "Total"
+            })
+            .unwrap_or_else(|| panic!("no {program} MSG cell"));
+        assert_eq!(
+            (c.numerator, c.denominator),
+            (gainers.len() as u64, *den),
+            "{program} MSG: report vs the PIRL file"
+        );
     }
     let report_text = std::fs::read_to_string(&report).unwrap();
     assert_eq!(report_text.lines().count(), out.extract.failures.len() + 1);

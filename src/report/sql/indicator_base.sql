@@ -6,6 +6,7 @@
 --                  1 Jul PY-1 .. 30 Jun PY, i.e. (program year of the exit) + 1
 --   q4_cohort_py   the report year whose Q4 / credential cohort holds it: exits
 --                  1 Jan PY-1 .. 31 Dec PY-1, i.e. (calendar year of the exit) + 1
+--   exit_quarter   calendar quarter of the exit (YYYYQn): the "by quarter" breakdown
 --   excluded       exit reason in exclusion_rules for this program
 --   sex_group, age_group, race_group   breakdowns that partition the cohort
 --   co_enrolled    the period is in two or more programs (of the seven the export flags)
@@ -40,6 +41,9 @@ SELECT
          WHEN b.exit_month >= 7 THEN b.exit_year + 1
          ELSE b.exit_year END AS q2_cohort_py,
     b.exit_year + 1 AS q4_cohort_py,
+    CASE WHEN b.exit_date IS NULL THEN NULL
+         ELSE CAST(b.exit_year AS VARCHAR) || 'Q' || CAST((b.exit_month + 2) / 3 AS VARCHAR)
+    END AS exit_quarter,
     r.reason IS NOT NULL AS excluded,
     r.reason AS exclusion_reason,
     CASE b.sex WHEN '1' THEN 'Male' WHEN '2' THEN 'Female' ELSE 'Did not self-identify' END AS sex_group,

@@ -47,11 +47,37 @@ outcomes AS (
       AND ((training_type IS NOT NULL AND training_type NOT IN ('00', '01', '05'))
            OR edu_enrollment_date IS NOT NULL)
     UNION ALL
-    -- Measurable skill gains: participants during the PY (entry on or before its last
-    -- day, no exit before its first) in education or training during the PY; a gain
-    -- (PIRL 1806-1810) dated within the PY.
+    -- Measurable skill gains (TEGL 10-16, Change 1 and 2; 20 CFR 677.155(a)(1)(v)):
+    --   "the percentage of program participants who, during a program year, are in an
+    --   education or training program that leads to a recognized postsecondary
+    --   credential or employment and who are achieving measurable skill gains, defined
+    --   as documented academic, technical, occupational, or other forms of progress,
+    --   towards such a credential or employment. Depending upon the type of education
+    --   or training program, documented progress is defined as one of the following:
+    --   1. Documented achievement of at least one educational functioning level of a
+    --      participant who is receiving instruction below the postsecondary education
+    --      level;                                                       -> PIRL 1806
+    --   2. Documented attainment of a secondary school diploma or its recognized
+    --      equivalent;                          -> PIRL 1800 = 1 with its date 1801
+    --   3. Secondary or postsecondary transcript or report card for a sufficient number
+    --      of credit hours that shows a participant is meeting the State unit's
+    --      academic standards;                            -> PIRL 1808 and 1807
+    --   4. Satisfactory or better progress report, towards established milestones, such
+    --      as completion of OJT or completion of 1 year of an apprenticeship program or
+    --      similar milestones, from an employer or training provider who is providing
+    --      training; or                                                 -> PIRL 1809
+    --   5. Successful passage of an exam that is required for a particular occupation
+    --      or progress in attaining technical or occupational skills as evidenced by
+    --      trade-related benchmarks such as knowledge-based exams."     -> PIRL 1810
+    -- Denominator: participants during the PY (entry on or before its last day, no exit
+    -- before its first) in education or training during it (PIRL 1811 on or before the
+    -- PY's last day; 1813 blank or on or after its first), less the exit-reason
+    -- exclusions. Numerator: those with at least one gain of the five types dated within
+    -- the PY (a participant counts once however many gains). A credential of another
+    -- type (1800 = 2-7) is not a skill gain: it counts for credential attainment above.
     SELECT b.*, 'Measurable skill gains rate',
         CASE WHEN msg_edu_level_date BETWEEN {{py_start}} AND {{py_end}}
+               OR (credential_type = '1' AND credential_date BETWEEN {{py_start}} AND {{py_end}})
                OR msg_postsec_transcript_date BETWEEN {{py_start}} AND {{py_end}}
                OR msg_secondary_transcript_date BETWEEN {{py_start}} AND {{py_end}}
                OR msg_training_milestone_date BETWEEN {{py_start}} AND {{py_end}}
@@ -92,6 +118,10 @@ grouped AS (
     UNION ALL SELECT program, indicator, 'Sex', sex_group, outcome, q2_cents FROM outcomes
     UNION ALL SELECT program, indicator, 'Age at entry', age_group, outcome, q2_cents FROM outcomes
     UNION ALL SELECT program, indicator, 'Race/ethnicity', race_group, outcome, q2_cents FROM outcomes
+    -- Exit-based indicators by the calendar quarter of exit: the quarters partition the
+    -- cohort, so they are additive like sex or age (complementary suppression applies).
+    UNION ALL SELECT program, indicator, 'Exit quarter', exit_quarter, outcome, q2_cents FROM outcomes
+        WHERE indicator IN ('Employment rate Q2', 'Employment rate Q4', 'Credential attainment rate', 'Retention with same employer')
     UNION ALL SELECT program, indicator, 'Barrier', 'Low income', outcome, q2_cents FROM outcomes WHERE barrier_low_income
     UNION ALL SELECT program, indicator, 'Barrier', 'Homeless', outcome, q2_cents FROM outcomes WHERE barrier_homeless
     UNION ALL SELECT program, indicator, 'Barrier', 'Ex-offender', outcome, q2_cents FROM outcomes WHERE barrier_ex_offender
