@@ -32,7 +32,8 @@ pub type Table = [[f64; MAX_LEVELS]; COMP_FIELDS.len()];
 pub struct Model {
     pub m: Table,
     pub u: Table,
-    /// Share of matches among the candidate pairs.
+    /// The probability that a record × participant pair drawn at random is a match (the
+    /// prior of every pair; see [`Model::estimate`]).
     pub lambda: f64,
     pub iterations: u32,
     pub converged: bool,
@@ -95,22 +96,30 @@ pub fn level_frequencies(patterns: &[(Pattern, f64)]) -> Table {
 impl Model {
     /// Estimates `m` and `λ` by EM on `candidates` (pattern, count), with `u` fixed.
     ///
+    /// `λ` is the share of matches among *all* `all_pairs` record × participant pairs,
+    /// not among the candidates: `u` comes from random pairs, so the prior it pairs with
+    /// is a random pair's, and blocking (which keeps every match, see the README) only
+    /// spares comparing pairs that would score as non-matches anyway. Taking the share
+    /// among candidates instead made a common first and last name in one ZIP (27 bits)
+    /// look certain at state scale, where 10^10 pairs hold a few hundred such
+    /// coincidences; the generated heavy-noise state linked 114 strangers that way.
+    ///
     /// `anchors` are pairs known to match (an exact pass linked them), with the fields
     /// that pass selected on set missing. A field that at least [`ANCHORED`] anchors
     /// observe takes its `m` from them and keeps it: EM then moves only the other
-    /// fields' `m` and `λ`. Left free, EM on a state's candidate pairs (at 100,000
-    /// participants over a million, most of them relatives sharing a surname, a ZIP and
-    /// often a birth date) takes the households for the match class and learns that
-    /// matches disagree on first names as often as strangers do (measured: a first-name
-    /// disagreement weighing 0 bits, and 11,754 review items for 1,640 links in one
-    /// source). Known matches say how matches look; the candidates say how many there
-    /// are. `λ` is finally re-estimated on `candidates` alone, so the posteriors describe
-    /// the pairs being decided.
+    /// fields' `m` (anchors counting as known matches there) and `λ`. Left free, EM on a
+    /// state's candidate pairs (at 100,000 participants over a million, most of them
+    /// relatives sharing a surname, a ZIP and often a birth date) takes the households
+    /// for the match class and learns that matches disagree on first names as often as
+    /// strangers do (measured: a first-name disagreement weighing 0 bits, and 11,754
+    /// review items for 1,640 links in one source). Known matches say how matches look;
+    /// the candidates say how many there are.
     pub fn estimate(
         candidates: &[(Pattern, u64)],
         anchors: &[(Pattern, u64)],
         u: Table,
         random_pairs: u64,
+        all_pairs: f64,
     ) -> Model {
         let n_anchors: u64 = anchors.iter().map(|a| a.1).sum();
         let mut fixed = [false; COMP_FIELDS.len()];
@@ -136,26 +145,23 @@ impl Model {
         } else {
             initial_m()
         };
-        let mut pooled: Vec<(Pattern, u64)> = candidates.to_vec();
-        pooled.extend_from_slice(anchors);
-        let candidates_only = candidates;
-        let candidates = &pooled[..];
-        let mut lambda = 0.1;
         let total: f64 = candidates.iter().map(|(_, n)| *n as f64).sum();
+        let all_pairs = all_pairs.max(total);
         let mut iterations = 0;
         let mut converged = false;
         if total == 0.0 {
             return Model {
                 m,
                 u,
-                lambda: 0.0,
+                lambda: FLOOR,
                 iterations,
                 converged: true,
                 pairs: 0,
                 random_pairs,
             };
         }
-        while iterations < 200 {
+        let mut lambda = (0.1 * total / all_pairs).clamp(FLOOR * FLOOR, 0.5);
+        while iterations < 500 {
             iterations += 1;
             let mut num = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
             let mut den = [0.0; COMP_FIELDS.len()];
@@ -171,6 +177,15 @@ impl Model {
                     }
                 }
             }
+            for &(p, n) in anchors {
+                for f in COMP_FIELDS {
+                    let l = p.level(f);
+                    if l > 0 {
+                        num[f.index()][l] += n as f64;
+                        den[f.index()] += n as f64;
+                    }
+                }
+            }
             let mut change: f64 = 0.0;
             for f in COMP_FIELDS {
                 let i = f.index();
@@ -183,27 +198,13 @@ impl Model {
                     m[i][l] = v;
                 }
             }
-            let new_lambda = (matches / total).clamp(FLOOR, 1.0 - FLOOR);
-            change = change.max((new_lambda - lambda).abs());
+            let new_lambda = (matches / all_pairs).clamp(FLOOR * FLOOR, 1.0 - FLOOR);
+            // Relative: λ is tiny at state scale.
+            change = change.max((new_lambda / lambda - 1.0).abs() * 1e-3);
             lambda = new_lambda;
             if change < 1e-7 {
                 converged = true;
                 break;
-            }
-        }
-        let own: f64 = candidates_only.iter().map(|(_, n)| *n as f64).sum();
-        if own > 0.0 {
-            for _ in 0..200 {
-                let matches: f64 = candidates_only
-                    .iter()
-                    .map(|&(p, n)| posterior(&m, &u, lambda, p, None) * n as f64)
-                    .sum();
-                let new_lambda = (matches / own).clamp(FLOOR, 1.0 - FLOOR);
-                let done = (new_lambda - lambda).abs() < 1e-9;
-                lambda = new_lambda;
-                if done {
-                    break;
-                }
             }
         }
         Model {
@@ -212,7 +213,7 @@ impl Model {
             lambda,
             iterations,
             converged,
-            pairs: own as u64,
+            pairs: total as u64,
             random_pairs,
         }
     }
@@ -226,13 +227,24 @@ impl Model {
         (self.m[f.index()][level].max(M_FLOOR) / u).log2()
     }
 
-    /// The match weight of a pattern; `tf` gives the term-frequency `u` of the exact first
-    /// and last names where known.
+    /// The Bayes factor of a pattern in bits, the fields' weights summed; `tf` gives the
+    /// term-frequency `u` of the exact first and last names where known.
     pub fn weight(&self, p: Pattern, tf: Tf) -> f64 {
         COMP_FIELDS
             .iter()
             .map(|&f| self.field_weight(f, p.level(f), tf.u_for(f, p.level(f))))
             .sum()
+    }
+
+    /// The prior odds of a pair being a match, in bits (`log2(λ / (1 − λ))`).
+    pub fn prior(&self) -> f64 {
+        (self.lambda / (1.0 - self.lambda)).log2()
+    }
+
+    /// The match weight the bands are drawn on: the posterior odds in bits, prior plus
+    /// Bayes factor, as Splink defines it (0 is even odds, 10 about 1,000 to 1).
+    pub fn match_weight(&self, p: Pattern, tf: Tf) -> f64 {
+        self.prior() + self.weight(p, tf)
     }
 
     /// The probability that a pair with this pattern is a match, among candidate pairs.
@@ -323,7 +335,7 @@ mod tests {
             *counts.entry(p).or_insert(0u64) += 1;
         }
         let candidates: Vec<(Pattern, u64)> = counts.into_iter().collect();
-        let model = Model::estimate(&candidates, &[], true_u, 0);
+        let model = Model::estimate(&candidates, &[], true_u, 0, n as f64);
         assert!(model.converged, "{} iterations", model.iterations);
         assert!((model.lambda - lambda).abs() < 0.005, "λ {}", model.lambda);
         for f in COMP_FIELDS {
@@ -367,7 +379,10 @@ mod tests {
         let typo_match = pat([2, 1, 1, 1, 1, 1]);
         let stranger = pat([4, 4, 4, 4, 3, 2]);
         let candidates = vec![(household, 50_000), (typo_match, 500), (stranger, 200_000)];
-        let anchors = vec![(pat([1, 1, 1, 1, 1, 1]), 9_000), (pat([1, 2, 1, 1, 3, 1]), 1_000)];
+        let anchors = vec![
+            (pat([1, 1, 1, 1, 1, 1]), 9_000),
+            (pat([1, 2, 1, 1, 3, 1]), 1_000),
+        ];
         // Agreement by chance: a surname one pair in a thousand, a birth date one in
         // twenty thousand, a ZIP one in two hundred, a near-identical SSN one in 10^5.
         let mut u = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
@@ -377,8 +392,8 @@ mod tests {
         u[CompField::Dob.index()][1..=4].copy_from_slice(&[5e-5, 5e-4, 0.01, 0.98945]);
         u[CompField::Zip.index()][1..=3].copy_from_slice(&[0.005, 0.05, 0.945]);
         u[CompField::Sex.index()][1..=2].copy_from_slice(&[0.5, 0.5]);
-        let free = Model::estimate(&candidates, &[], u, 1_000_000);
-        let anchored = Model::estimate(&candidates, &anchors, u, 1_000_000);
+        let free = Model::estimate(&candidates, &[], u, 1_000_000, 250_500.0);
+        let anchored = Model::estimate(&candidates, &anchors, u, 1_000_000, 250_500.0);
         let first = CompField::First;
         // Free EM: the households are the "matches", first names disagree among them.
         assert!(free.field_weight(first, 4, None) > -1.0);
