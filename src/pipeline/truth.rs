@@ -24,7 +24,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
-use arrow::datatypes::{DataType, Decimal128Type, Int64Type, UInt64Type};
+use arrow::datatypes::{ArrowPrimitiveType, DataType, Decimal128Type, Int64Type, UInt64Type};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::identity::token::Tokenizer;
@@ -206,7 +206,7 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
     }
     let truth = read(&truth_path)?;
     let sources = strings(&truth, "source", &truth_path)?;
-    let persons = ints(&truth, "person_id", &truth_path)?;
+    let persons = primitives::<Int64Type>(&truth, "person_id", &truth_path, -1)?;
     let mut by_source: BTreeMap<String, Vec<i64>> = BTreeMap::new();
     for (s, p) in sources.into_iter().zip(persons) {
         by_source.entry(s).or_default().push(p);
@@ -287,7 +287,7 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
                 continue;
             }
             let m = read(&matches)?;
-            let rows = uints(&m, "row", &matches)?;
+            let rows = primitives::<UInt64Type>(&m, "row", &matches, 0)?;
             let keys = strings(&m, "person_key", &matches)?;
             let passes = strings(&m, "match_pass", &matches)?;
             for ((row, key), pass) in rows.iter().zip(&keys).zip(&passes) {
@@ -508,26 +508,20 @@ fn strings(batches: &[RecordBatch], column: &str, path: &Path) -> Result<Vec<Str
     Ok(out)
 }
 
-fn uints(batches: &[RecordBatch], column: &str, path: &Path) -> Result<Vec<u64>, TruthError> {
+/// A primitive column, nulls as `null`.
+fn primitives<T: ArrowPrimitiveType>(
+    batches: &[RecordBatch],
+    column: &str,
+    path: &Path,
+    null: T::Native,
+) -> Result<Vec<T::Native>, TruthError> {
     let mut out = Vec::new();
     for b in batches {
         let a = b
             .column_by_name(column)
-            .and_then(|a| a.as_primitive_opt::<UInt64Type>())
+            .and_then(|a| a.as_primitive_opt::<T>())
             .ok_or_else(|| missing(path, column))?;
-        out.extend(a.iter().map(|v| v.unwrap_or(0)));
-    }
-    Ok(out)
-}
-
-fn ints(batches: &[RecordBatch], column: &str, path: &Path) -> Result<Vec<i64>, TruthError> {
-    let mut out = Vec::new();
-    for b in batches {
-        let a = b
-            .column_by_name(column)
-            .and_then(|a| a.as_primitive_opt::<Int64Type>())
-            .ok_or_else(|| missing(path, column))?;
-        out.extend(a.iter().map(|v| v.unwrap_or(-1)));
+        out.extend(a.iter().map(|v| v.unwrap_or(null)));
     }
     Ok(out)
 }

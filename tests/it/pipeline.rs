@@ -416,13 +416,7 @@ async fn an_unmerge_restores_both_persons_and_their_outputs_at_the_next_run_on_p
     let Some(pg) = crate::support::PgStore::connect("unmerge_restores").await else {
         return;
     };
-    let url = format!(
-        "{}?options=-c%20search_path%3D{}",
-        std::env::var("XMATCH_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        pg.schema()
-    );
-    unmerge_restores(Some(&url)).await;
+    unmerge_restores(Some(&pg.url())).await;
     pg.drop().await;
 }
 

@@ -117,12 +117,7 @@ async fn review_decisions_round_trip_and_are_honoured_on_postgres() {
     let Some(pg) = PgStore::connect("review_round_trip").await else {
         return;
     };
-    let url = format!(
-        "{}?options=-c%20search_path%3D{}",
-        std::env::var("XMATCH_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        pg.schema()
-    );
+    let url = pg.url();
     review_round_trip(&[("XMATCH_STORE_URL", url.as_str())]).await;
     pg.drop().await;
 }

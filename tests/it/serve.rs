@@ -489,12 +489,7 @@ async fn two_daemons_on_one_postgres_store_never_overlap() {
     };
     let (_dir, ws) = generated_workspace(300, 66).await;
     set_nightly(&ws, "*/3 * * * * *", "");
-    let url = format!(
-        "{}?options=-c%20search_path%3D{}",
-        std::env::var("XMATCH_TEST_PG_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into()),
-        pg.schema()
-    );
+    let url = pg.url();
     let env = [("XMATCH_STORE_URL", url.as_str())];
     let a = Daemon::start(&ws, &[], &env);
     let b = Daemon::start(&ws, &[], &env);

@@ -49,9 +49,13 @@ impl PgStore {
         })
     }
 
-    /// The private schema (for a `search_path` in a URL handed to a child process).
-    pub fn schema(&self) -> &str {
-        &self.schema
+    /// A store URL that lands in the private schema, for a workspace or a child process.
+    pub fn url(&self) -> String {
+        format!(
+            "{}?options=-c%20search_path%3D{}",
+            std::env::var("XMATCH_TEST_PG_URL").unwrap_or_else(|_| DEFAULT_PG_URL.into()),
+            self.schema
+        )
     }
 
     pub async fn drop(self) {
