@@ -207,8 +207,14 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
     let truth = read(&truth_path)?;
     let sources = strings(&truth, "source", &truth_path)?;
     let persons = primitives::<Int64Type>(&truth, "person_id", &truth_path, -1)?;
+    // The truth's record id of a participant row is its `individual_id`.
+    let records = strings(&truth, "record_id", &truth_path)?;
+    let mut participant_ids = Vec::new();
     let mut by_source: BTreeMap<String, Vec<i64>> = BTreeMap::new();
-    for (s, p) in sources.into_iter().zip(persons) {
+    for ((s, p), r) in sources.into_iter().zip(persons).zip(records) {
+        if s == "participants" {
+            participant_ids.push(r);
+        }
         by_source.entry(s).or_default().push(p);
     }
     let catalog = Catalog::builtin()?;
@@ -243,14 +249,10 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
     let secure = ws.secure_dir().join("runs").join(run_id.to_string());
     let cw_path = secure.join("crosswalk.parquet");
     let cw = read(&cw_path)?;
-    let participant_of: HashMap<String, i64> = strings(
-        &read(&ws.incoming_dir().join("participants.parquet"))?,
-        "individual_id",
-        &cw_path,
-    )?
-    .into_iter()
-    .zip(participants.persons.iter().copied())
-    .collect();
+    let participant_of: HashMap<String, i64> = participant_ids
+        .into_iter()
+        .zip(participants.persons.iter().copied())
+        .collect();
     let mut key_people: HashMap<String, HashSet<i64>> = HashMap::new();
     for (id, key) in strings(&cw, "individual_id", &cw_path)?
         .into_iter()
