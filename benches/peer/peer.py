@@ -256,6 +256,16 @@ def gib(b: float) -> float:
     return b / 2**30
 
 
+def file_sha256(path: Path) -> str:
+    import hashlib  # noqa: PLC0415
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
 def du_bytes(path: Path) -> int:
     total = 0
     for root, _, files in os.walk(path):
@@ -276,8 +286,8 @@ def warm_cache(incoming: Path) -> None:
 
 
 def bench(args: argparse.Namespace) -> int:
-    xmatch = str(Path(args.xmatch).resolve())
-    if not os.access(xmatch, os.X_OK):
+    given = Path(args.xmatch).resolve()
+    if not os.access(given, os.X_OK):
         raise SystemExit(f"peer.py: {args.xmatch} is not an executable xmatch binary")
     noise_suffix = "" if args.noise == "default" else f"-{args.noise}"
     work = Path(args.dir or f"/tmp/xmatch-peer-{args.participants}-{args.seed}{noise_suffix}")
@@ -285,12 +295,18 @@ def bench(args: argparse.Namespace) -> int:
     pristine, runs, logs = work / "pristine", work / "runs", work / "logs"
     for d in (work, runs, logs):
         d.mkdir(parents=True, exist_ok=True)
+    # A copy of the binary, so that a build into the same target directory during the
+    # rounds (the target directory is shared on this machine) cannot change what is run.
+    xmatch = str(work / "xmatch")
+    shutil.copy2(given, xmatch)
+    binary = {"given": str(given), "copy": xmatch, "sha256": file_sha256(Path(xmatch))}
     env = xmatch_env()
     py = python_with_duckdb(args.duckdb)
     version = subprocess.run([xmatch, "--version"], capture_output=True, text=True).stdout.strip()
     duck = subprocess.run([py, "-c", "import duckdb; print(duckdb.__version__)"],
                           capture_output=True, text=True).stdout.strip()
-    log(f"{version}; duckdb {duck} ({py}); work directory {work}")
+    log(f"{version} ({given}, sha256 {binary['sha256'][:12]}, run as {xmatch}); "
+        f"duckdb {duck} ({py}); work directory {work}")
 
     # The state, generated once (reused when the same N, seed and noise are there and no
     # run has touched the pristine workspace).
@@ -326,6 +342,8 @@ def bench(args: argparse.Namespace) -> int:
             kinds.append(kind)
         r["round"] = rnd
         samples.setdefault(kind, []).append(r)
+        # What is done so far, in case a later run fails or the machine stops.
+        (work / "partial.json").write_text(json.dumps(samples, indent=2) + "\n")
         log(f"round {rnd} {kind}: {r['seconds']:.2f} s, peak {gib(r['peak_rss_bytes']):.2f} GiB"
             f" (load before {r['load_before']})")
 
@@ -365,6 +383,7 @@ def bench(args: argparse.Namespace) -> int:
             block(rnd)
 
     result = summarize(args, work, version, duck, py, generation, kinds, samples)
+    result["xmatch_binary"] = binary
     print(render(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
