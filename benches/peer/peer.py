@@ -184,12 +184,18 @@ def xmatch_env() -> dict:
     return env
 
 
-def state_is_there(pristine: Path, participants: int, seed: int, noise: str) -> bool:
+def state_is_there(pristine: Path, participants: int, seed: int, noise: str,
+                   binary_sha256: str) -> bool:
+    """The pristine workspace can be reused: made by this very binary (a newer one may
+    migrate the store on its first open, or generate other files), with the same N, seed
+    and noise, and never run in."""
     try:
         m = json.loads((pristine / "incoming" / "manifest.json").read_text())
+        made_by = (pristine.parent / "pristine.binary").read_text().strip()
     except (OSError, ValueError):
         return False
-    return (m.get("participants") == participants and m.get("seed") == seed
+    return (made_by == binary_sha256
+            and m.get("participants") == participants and m.get("seed") == seed
             and m.get("noise", "default") == noise
             and all((pristine / "incoming" / f"{s}.parquet").exists() for s in SOURCES)
             and not any((pristine / "lake").glob("snapshots/*")))
@@ -308,12 +314,13 @@ def bench(args: argparse.Namespace) -> int:
     log(f"{version} ({given}, sha256 {binary['sha256'][:12]}, run as {xmatch}); "
         f"duckdb {duck} ({py}); work directory {work}")
 
-    # The state, generated once (reused when the same N, seed and noise are there and no
-    # run has touched the pristine workspace).
+    # The state, generated once (reused by a later invocation with the same binary, N,
+    # seed and noise).
     generation = None
-    if not state_is_there(pristine, args.participants, args.seed, args.noise):
+    if not state_is_there(pristine, args.participants, args.seed, args.noise, binary["sha256"]):
         if pristine.exists():
             shutil.rmtree(pristine)
+        (work / "pristine.binary").unlink(missing_ok=True)
         r = measured([xmatch, "init", str(pristine)], logs / "init", env)
         must_succeed(r, "xmatch init")
         log(f"generating {args.participants} participants (seed {args.seed}, "
@@ -323,6 +330,7 @@ def bench(args: argparse.Namespace) -> int:
                                "--format", "parquet", "--noise", args.noise],
                               logs / "generate", env)
         must_succeed(generation, "xmatch generate")
+        (work / "pristine.binary").write_text(binary["sha256"] + "\n")
         log(f"generated in {generation['seconds']:.1f} s (not counted)")
     else:
         log(f"reusing the generated state in {pristine}")
