@@ -106,7 +106,9 @@ def run_job(args: argparse.Namespace) -> int:
            .replace("@INCOMING@", sql_literal_path(Path(args.incoming).resolve()))
            .replace("@OUT@", sql_literal_path(out.resolve()))
            .replace("SET threads = 2;", f"SET threads = {int(args.threads)};"))
+    # No progress bar: stdout carries the job's JSON result.
     con = duckdb.connect(":memory:")
+    con.execute("SET enable_progress_bar = false")
     # The key is a variable of this session only; it is never written into a SQL file.
     con.execute(f"SET VARIABLE peer_key = '{key.hex()}'")
     steps, results = [], {}
