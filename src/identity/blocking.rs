@@ -12,7 +12,7 @@
 //! | `ssn_tail`           | SSN digits 6–9, initials                   | a wrong or swapped digit in 1–5           |
 //! | `ssn_gap`            | SSN digits 1–4 and 7–9                     | digits 5 and 6 swapped, any name error    |
 //! | `dob_initials`       | DOB, initials                              | no or a wrong SSN, typos past the initial |
-//! | `soundex_last_year`  | Soundex of the surname, birth year         | first-name changes, day/month errors      |
+//! | `soundex_last_month` | Soundex of the surname, birth year + month | first-name changes, day errors            |
 //! | `soundex_names_zip3` | Soundex of both names (sorted), ZIP3       | no SSN and no date of birth               |
 //!
 //! *Initials* are the first letters of the normalized first and last names, sorted
@@ -42,7 +42,7 @@ pub enum BlockKind {
     SsnTail,
     SsnGap,
     DobInitials,
-    SoundexLastYear,
+    SoundexLastMonth,
     SoundexNamesZip3,
 }
 
@@ -51,7 +51,7 @@ pub const BLOCK_KINDS: [BlockKind; 6] = [
     BlockKind::SsnTail,
     BlockKind::SsnGap,
     BlockKind::DobInitials,
-    BlockKind::SoundexLastYear,
+    BlockKind::SoundexLastMonth,
     BlockKind::SoundexNamesZip3,
 ];
 
@@ -62,7 +62,7 @@ impl BlockKind {
             BlockKind::SsnTail => "ssn_tail",
             BlockKind::SsnGap => "ssn_gap",
             BlockKind::DobInitials => "dob_initials",
-            BlockKind::SoundexLastYear => "soundex_last_year",
+            BlockKind::SoundexLastMonth => "soundex_last_month",
             BlockKind::SoundexNamesZip3 => "soundex_names_zip3",
         }
     }
@@ -97,6 +97,11 @@ impl std::fmt::Debug for BlockKeys {
 impl BlockKeys {
     pub fn get(&self, kind: BlockKind) -> Option<u64> {
         self.keys[kind.index()]
+    }
+
+    /// Whether the record has no key at all (nothing the probabilistic pass can block on).
+    pub fn is_empty(&self) -> bool {
+        self.keys.iter().all(Option::is_none)
     }
 
     /// `(kind, key)` of every present key.
@@ -193,11 +198,11 @@ pub fn material(kind: BlockKind, f: &IdentityFields) -> Option<Vec<u8>> {
             m.push(0x1F);
             m.extend_from_slice(&i);
         }
-        BlockKind::SoundexLastYear => {
+        BlockKind::SoundexLastMonth => {
             let (last, dob) = (name_of(&f.last)?, f.dob?);
             m.extend_from_slice(soundex(last).as_bytes());
             m.push(0x1F);
-            m.extend_from_slice(&dob::encode(dob)[..4]);
+            m.extend_from_slice(&dob::encode(dob)[..6]);
         }
         BlockKind::SoundexNamesZip3 => {
             let (a, b) = (soundex(name_of(&f.first)?), soundex(name_of(&f.last)?));
@@ -269,7 +274,7 @@ mod tests {
         let none = b.keys(&f("JON", "ADAMS", None));
         assert_eq!(none.get(BlockKind::SsnHead), None);
         assert!(shared(&none).contains(&"dob_initials"));
-        assert!(shared(&none).contains(&"soundex_last_year"));
+        assert!(shared(&none).contains(&"soundex_last_month"));
         assert!(shared(&none).contains(&"soundex_names_zip3"));
         assert_ne!(
             Blocker::new(&[4; 32]).keys(&f("JOHN", "ADAMS", None)),

@@ -226,23 +226,86 @@ pub fn features_of(
     today: NaiveDate,
     rows: &[usize],
 ) -> Result<Vec<Features>, IdentifyError> {
-    let pick = |f: &(dyn Fn(usize) -> Features + Sync)| -> Vec<Features> {
-        if rows.len() >= PARALLEL_ROWS {
-            rows.par_iter().with_min_len(1024).map(|&r| f(r)).collect()
-        } else {
-            rows.iter().map(|&r| f(r)).collect()
-        }
-    };
+    encode_rows(batch, schema, layout, tokenizer, today, rows, None)
+}
+
+/// The blocking keys alone of some rows of a batch: about a sixth of the keyed hashing
+/// [`features_of`] does. The probabilistic pass screens unlinked records on them and
+/// encodes only those that meet a participant (see [`crate::link::prob::SourcePass`]).
+pub fn blocks_of(
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    layout: Layout,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+    rows: &[usize],
+) -> Result<Vec<BlockKeys>, IdentifyError> {
     Ok(match layout {
         Layout::Raw => {
             let cols = RawColumns::new(batch, schema, true)?;
-            pick(&|r| Features::of(&cols.fields(r, today).0, tokenizer))
+            pick(rows, &|r| {
+                tokenizer.blocker().keys(&cols.fields(r, today).0)
+            })
         }
         Layout::Tokenized => {
             let cols = TokColumns::new(batch, schema, tokenizer)?;
-            pick(&|r| cols.features(r))
+            pick(rows, &|r| cols.features(r).blocks)
         }
     })
+}
+
+/// [`features_of`] for rows whose blocking keys `blocks` (one per row) are known already.
+pub fn features_with_blocks(
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    layout: Layout,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+    rows: &[usize],
+    blocks: &[BlockKeys],
+) -> Result<Vec<Features>, IdentifyError> {
+    encode_rows(batch, schema, layout, tokenizer, today, rows, Some(blocks))
+}
+
+fn encode_rows(
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    layout: Layout,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+    rows: &[usize],
+    blocks: Option<&[BlockKeys]>,
+) -> Result<Vec<Features>, IdentifyError> {
+    let positions: Vec<usize> = (0..rows.len()).collect();
+    Ok(match layout {
+        Layout::Raw => {
+            let cols = RawColumns::new(batch, schema, true)?;
+            pick(&positions, &|i| {
+                let fields = cols.fields(rows[i], today).0;
+                match blocks {
+                    Some(b) => Features {
+                        encoding: tokenizer.encoder().encode(&fields),
+                        blocks: b[i],
+                        sex: fields.sex,
+                    },
+                    None => Features::of(&fields, tokenizer),
+                }
+            })
+        }
+        Layout::Tokenized => {
+            let cols = TokColumns::new(batch, schema, tokenizer)?;
+            pick(&positions, &|i| cols.features(rows[i]))
+        }
+    })
+}
+
+/// `f` of every row in `rows`, in order, on both cores when there are enough.
+fn pick<O: Send>(rows: &[usize], f: &(dyn Fn(usize) -> O + Sync)) -> Vec<O> {
+    if rows.len() >= PARALLEL_ROWS {
+        rows.par_iter().with_min_len(1024).map(|&r| f(r)).collect()
+    } else {
+        rows.iter().map(|&r| f(r)).collect()
+    }
 }
 
 fn run(n: usize, f: impl Fn(usize) -> RowOut + Sync + Send) -> Vec<RowOut> {

@@ -132,7 +132,7 @@ pub fn block_kinds(schema: &SourceSchema) -> Vec<BlockKind> {
             BlockKind::SsnHead | BlockKind::SsnTail => has(IdentityRole::Ssn) && names,
             BlockKind::SsnGap => has(IdentityRole::Ssn),
             BlockKind::DobInitials => has(IdentityRole::Dob) && names,
-            BlockKind::SoundexLastYear => has(IdentityRole::Dob) && has(IdentityRole::LastName),
+            BlockKind::SoundexLastMonth => has(IdentityRole::Dob) && has(IdentityRole::LastName),
             BlockKind::SoundexNamesZip3 => names && has(IdentityRole::Zip),
         })
         .collect()

@@ -5,6 +5,7 @@
 
 use std::collections::HashMap;
 
+use crate::identity::blocking::BlockKeys;
 use crate::identity::identify::Features;
 use crate::identity::registry::{PersonId, Registry};
 use crate::identity::ssn::Last4;
@@ -12,6 +13,18 @@ use crate::identity::token::Token;
 use crate::link::prob::{Band, Decision, PassReport, PersonSide, ProbConfig, SourcePass};
 use crate::link::{LinkOutcome, LinkStats, PROBABILISTIC};
 use crate::store::{LinkDecisionRow, NewLinkReview};
+
+/// A record the exact passes left unlinked, as the run offers it to the pass.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Unlinked {
+    /// Its row in the batch.
+    pub row: usize,
+    /// How the exact passes left it.
+    pub exact: LinkOutcome,
+    /// What review decisions are keyed on (record id token, or SSN token for wages).
+    pub key: Option<Token>,
+    pub last4: Option<Last4>,
+}
 
 /// Review decisions of earlier runs, by source and record key, on surviving persons.
 #[derive(Debug, Default)]
@@ -124,34 +137,59 @@ impl<'p, T> SourceLinkage<'p, T> {
         self.pass.anchor(features, person, censored);
     }
 
-    /// Offers an unlinked record; `record_ref` and `data` are made only if it has a
-    /// candidate. A record without one is counted by its exact outcome at once.
-    pub fn offer(
+    /// Offers a batch's unlinked records (`blocks`: their blocking keys, in the same
+    /// order). `encode` computes the features of the batch rows it is given with their
+    /// blocking keys, and is asked only for the records worth comparing; `make` gives the
+    /// `file:row` reference and data of `todo[i]`, made only if it has a candidate. A
+    /// record that has none is counted by its exact outcome at once.
+    pub fn offer_batch<E>(
         &mut self,
-        features: &Features,
-        key: Option<Token>,
-        exact: LinkOutcome,
-        last4: Option<Last4>,
-        make: impl FnOnce() -> (String, T),
+        todo: &[Unlinked],
+        blocks: &[BlockKeys],
+        encode: impl FnOnce(&[usize], &[BlockKeys]) -> Result<Vec<Features>, E>,
+        mut make: impl FnMut(usize) -> (String, T),
         stats: &mut LinkStats,
-    ) {
-        if !features.is_blockable() {
-            stats.count(exact);
-            return;
-        }
-        let excluded = self.decisions.rejected(&self.source, key.as_ref());
-        let waiting = || {
-            let (record_ref, data) = make();
-            Waiting {
-                exact,
-                record_ref,
-                last4,
-                data,
+    ) -> Result<(), E> {
+        let mut wanted = Vec::new();
+        for (i, (u, b)) in todo.iter().zip(blocks).enumerate() {
+            if b.is_empty() {
+                stats.count(u.exact);
+                continue;
             }
-        };
-        if !self.pass.offer(features, key, excluded, waiting) {
-            stats.count(exact);
+            let s = self.pass.screen(b);
+            if s.wants_encoding() {
+                wanted.push((i, s));
+            } else {
+                stats.count(u.exact);
+            }
         }
+        let rows: Vec<usize> = wanted.iter().map(|&(i, _)| todo[i].row).collect();
+        let keys: Vec<BlockKeys> = wanted.iter().map(|&(i, _)| blocks[i]).collect();
+        let features = encode(&rows, &keys)?;
+        let decisions = self.decisions;
+        let records: Vec<(&Features, &[PersonId])> = wanted
+            .iter()
+            .zip(&features)
+            .map(|(&(i, _), f)| (f, decisions.rejected(&self.source, todo[i].key.as_ref())))
+            .collect();
+        let pairs = self.pass.compare_all(&records);
+        drop(records);
+        for ((&(i, s), f), p) in wanted.iter().zip(&features).zip(pairs) {
+            let u = &todo[i];
+            let waiting = || {
+                let (record_ref, data) = make(i);
+                Waiting {
+                    exact: u.exact,
+                    record_ref,
+                    last4: u.last4,
+                    data,
+                }
+            };
+            if !self.pass.admit(f, s, p, u.key, waiting) {
+                stats.count(u.exact);
+            }
+        }
+        Ok(())
     }
 
     /// Decides every waiting record: links come back for the caller to record, review

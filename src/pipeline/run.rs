@@ -28,13 +28,15 @@ use tracing::info;
 
 use super::config::{FileFormatName, Pipeline, SourceConfig};
 use super::lease;
-use super::linkage::{Decisions, SourceLinkage};
+use super::linkage::{Decisions, SourceLinkage, Unlinked};
 use super::outputs::{self, EvidenceRows, MatchRows, Period};
 use super::progress::Progress;
 use super::summary::{EvidenceSummary, OutputSummary, RunSummary, SourceSummary, peak_rss_bytes};
 use crate::deid::{self, from_date32, program_year};
+use crate::identity::blocking::BlockKeys;
 use crate::identity::identify::{
-    Features, IdentifiedBatch, IdentifyError, features_of, identify_with,
+    Features, IdentifiedBatch, IdentifyError, blocks_of, features_of, features_with_blocks,
+    identify_with,
 };
 use crate::identity::registry::{Changes, PersonId, Registry, RowIdentity};
 use crate::identity::ssn::Last4;
@@ -1248,16 +1250,25 @@ impl<'a> Runner<'a> {
                         l.accepted += 1;
                         sink.add(link_of(i), person, REVIEW_ACCEPTED, None);
                     }
-                    None => todo.push((i, outcome, key)),
+                    None => todo.push(Unlinked {
+                        row: i,
+                        exact: outcome,
+                        key,
+                        last4: ids.ssn_last4[i],
+                    }),
                 }
             }
-            let rows: Vec<usize> = todo.iter().map(|t| t.0).collect();
-            let features = features_of(&batch, schema, layout, &tokenizer, today, &rows)?;
+            let rows: Vec<usize> = todo.iter().map(|t| t.row).collect();
+            let blocks = blocks_of(&batch, schema, layout, &tokenizer, today, &rows)?;
             let file = &runner.current_file;
-            for ((i, outcome, key), f) in todo.into_iter().zip(&features) {
-                let make = || (format!("{file}:{}", batch.rows[i]), link_of(i));
-                l.offer(f, key, outcome, ids.ssn_last4[i], make, &mut stats);
-            }
+            let encode = |rows: &[usize], blocks: &[BlockKeys]| {
+                features_with_blocks(&batch, schema, layout, &tokenizer, today, rows, blocks)
+            };
+            let make = |t: usize| {
+                let i = todo[t].row;
+                (format!("{file}:{}", batch.rows[i]), link_of(i))
+            };
+            l.offer_batch(&todo, &blocks, encode, make, &mut stats)?;
             Ok(())
         })?;
         if let Some(l) = linkage {
@@ -1387,6 +1398,7 @@ impl<'a> Runner<'a> {
                 cents: rescale_to_cents(wages.value(i), scale),
             };
             let mut todo = Vec::with_capacity(unlinked.len());
+            let mut todo_quarters = Vec::with_capacity(unlinked.len());
             for (i, outcome, quarter) in unlinked {
                 let key = ids.tokens[Rule::Ssn.index()][i];
                 match l.accepted_person(key.as_ref()) {
@@ -1395,16 +1407,31 @@ impl<'a> Runner<'a> {
                         l.accepted += 1;
                         out.push(link_of(i, quarter).row(person));
                     }
-                    None => todo.push((i, outcome, key, quarter)),
+                    None => {
+                        todo.push(Unlinked {
+                            row: i,
+                            exact: outcome,
+                            key,
+                            last4: ids.ssn_last4[i],
+                        });
+                        todo_quarters.push(quarter);
+                    }
                 }
             }
-            let rows: Vec<usize> = todo.iter().map(|t| t.0).collect();
-            let features = features_of(&batch, schema, layout, &tokenizer, today, &rows)?;
+            let rows: Vec<usize> = todo.iter().map(|t| t.row).collect();
+            let blocks = blocks_of(&batch, schema, layout, &tokenizer, today, &rows)?;
             let file = &runner.current_file;
-            for ((i, outcome, key, quarter), f) in todo.into_iter().zip(&features) {
-                let make = || (format!("{file}:{}", batch.rows[i]), link_of(i, quarter));
-                l.offer(f, key, outcome, ids.ssn_last4[i], make, &mut stats);
-            }
+            let encode = |rows: &[usize], blocks: &[BlockKeys]| {
+                features_with_blocks(&batch, schema, layout, &tokenizer, today, rows, blocks)
+            };
+            let make = |t: usize| {
+                let i = todo[t].row;
+                (
+                    format!("{file}:{}", batch.rows[i]),
+                    link_of(i, todo_quarters[t]),
+                )
+            };
+            l.offer_batch(&todo, &blocks, encode, make, &mut stats)?;
             Ok(())
         })?;
         if let Some(l) = linkage {

@@ -64,7 +64,7 @@ BLOOM = {
     "zip": ("xmatch/v2/bloom/zip", 128, 4),
 }
 DIFFUSION_T = 3
-BLOCK_KINDS = ["ssn_head", "ssn_tail", "ssn_gap", "dob_initials", "soundex_last_year",
+BLOCK_KINDS = ["ssn_head", "ssn_tail", "ssn_gap", "dob_initials", "soundex_last_month",
                "soundex_names_zip3"]
 SEP = "\x1f"
 
@@ -188,8 +188,8 @@ def material(kind, norm):
         return ssn[:4] + ssn[6:] if ssn else None
     if kind == "dob_initials":
         return dob + SEP + initials if dob and initials else None
-    if kind == "soundex_last_year":
-        return soundex(last) + SEP + dob[:4] if last and dob else None
+    if kind == "soundex_last_month":
+        return soundex(last) + SEP + dob[:6] if last and dob else None
     if kind == "soundex_names_zip3":
         if not (first and last and zip5):
             return None

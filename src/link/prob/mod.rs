@@ -28,6 +28,9 @@ use std::collections::HashMap;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use rayon::prelude::*;
+
+use crate::identity::blocking::BlockKeys;
 use crate::identity::bloom::{Encoding, Field};
 use crate::identity::identify::Features;
 use crate::identity::registry::PersonId;
@@ -265,6 +268,13 @@ impl PersonSide {
         &self.by_person[lo..hi]
     }
 
+    /// Whether any participant row shares a blocking key with `blocks`.
+    fn has_candidates(&self, blocks: &BlockKeys) -> bool {
+        blocks
+            .iter()
+            .any(|(_, key)| !self.index.rows(key).is_empty())
+    }
+
     /// Participant rows sharing a blocking key with `f`, each once.
     fn candidates(&self, f: &Features, out: &mut Vec<u32>) {
         out.clear();
@@ -353,6 +363,22 @@ pub struct PassReport {
 const SAMPLE_RECORDS: usize = 4_000;
 const PAIRS_PER_SAMPLE: usize = 500;
 
+/// What [`SourcePass::screen`] found for one record.
+#[derive(Debug, Clone, Copy)]
+pub struct Screened {
+    /// The random-pair sample slot the record fills, if it was drawn.
+    slot: Option<usize>,
+    candidates: bool,
+}
+
+impl Screened {
+    /// Whether the record must be encoded: it was drawn for the sample or meets a
+    /// participant.
+    pub fn wants_encoding(&self) -> bool {
+        self.slot.is_some() || self.candidates
+    }
+}
+
 /// One source's probabilistic pass; `T` is what the caller needs back for each decided
 /// record (evidence facts, a wage row).
 pub struct SourcePass<'p, T> {
@@ -363,9 +389,10 @@ pub struct SourcePass<'p, T> {
     counts: HashMap<Pattern, u64>,
     anchors: HashMap<Pattern, u64>,
     sample: Vec<Features>,
+    /// Sample slots handed out by [`SourcePass::screen`] (filled by `admit`, in order).
+    reserved: usize,
     seen: u64,
     rng: rand_chacha::ChaCha8Rng,
-    scratch: Vec<u32>,
     report: PassReport,
 }
 
@@ -380,16 +407,15 @@ impl<'p, T> SourcePass<'p, T> {
             counts: HashMap::new(),
             anchors: HashMap::new(),
             sample: Vec::new(),
+            reserved: 0,
             seen: 0,
             rng: rand_chacha::ChaCha8Rng::seed_from_u64(seed),
-            scratch: Vec::new(),
             report: PassReport::default(),
         }
     }
 
-    /// Offers one unlinked record. `excluded` persons were rejected for it in review.
-    /// `payload` is called only when the record has a candidate (most unlinked records,
-    /// people who are not participants at all, have none); returns whether it had one.
+    /// Offers one unlinked record: [`SourcePass::screen`], [`SourcePass::compare_all`]
+    /// and [`SourcePass::admit`] for one record whose features are at hand.
     pub fn offer(
         &mut self,
         f: &Features,
@@ -397,39 +423,91 @@ impl<'p, T> SourcePass<'p, T> {
         excluded: &[PersonId],
         payload: impl FnOnce() -> T,
     ) -> bool {
+        let s = self.screen(&f.blocks);
+        if !s.wants_encoding() {
+            return false;
+        }
+        let pairs = self.compare_all(&[(f, excluded)]).pop().unwrap_or_default();
+        self.admit(f, s, pairs, record_key, payload)
+    }
+
+    /// The first look at an unlinked record, on its blocking keys alone: draws it into
+    /// the random-pair sample or not and finds whether any participant shares a key with
+    /// it. Only a record that is sampled or has a candidate needs its Bloom encodings
+    /// (about five times the keyed hashing of its blocking keys); most unlinked records,
+    /// people who are not participants at all, need neither. Every record offered must
+    /// be screened once, in order, and those that [`Screened::wants_encoding`] admitted
+    /// in the same order.
+    pub fn screen(&mut self, blocks: &BlockKeys) -> Screened {
         self.report.records += 1;
         // Reservoir sample: every record has the same chance to give random pairs.
         self.seen += 1;
-        if self.sample.len() < SAMPLE_RECORDS {
-            self.sample.push(*f);
+        let slot = if self.reserved < SAMPLE_RECORDS {
+            self.reserved += 1;
+            Some(self.reserved - 1)
         } else {
-            let j = self.rng.random_range(0..self.seen);
-            if (j as usize) < SAMPLE_RECORDS {
-                self.sample[j as usize] = *f;
-            }
+            let j = self.rng.random_range(0..self.seen) as usize;
+            (j < SAMPLE_RECORDS).then_some(j)
+        };
+        Screened {
+            slot,
+            candidates: self.side.has_candidates(blocks),
         }
-        let mut cands = std::mem::take(&mut self.scratch);
-        self.side.candidates(f, &mut cands);
-        let start = self.pairs.len() as u32;
-        for &row in &cands {
-            if excluded.contains(&self.side.person(row)) {
-                continue;
-            }
-            let p = compare(f, &self.side.features[row as usize]).pattern;
-            *self.counts.entry(p).or_default() += 1;
-            self.pairs.push((row, p));
+    }
+
+    /// The candidate pairs of encoded records (each with the persons rejected for it in
+    /// review), compared on both cores: pairs are where the pass spends its time.
+    pub fn compare_all(&self, records: &[(&Features, &[PersonId])]) -> Vec<Vec<(u32, Pattern)>> {
+        let side = self.side;
+        let one = |scratch: &mut Vec<u32>, &(f, excluded): &(&Features, &[PersonId])| {
+            side.candidates(f, scratch);
+            scratch
+                .iter()
+                .filter(|&&row| !excluded.contains(&side.person(row)))
+                .map(|&row| (row, compare(f, &side.features[row as usize]).pattern))
+                .collect::<Vec<_>>()
+        };
+        if records.len() >= 256 {
+            records
+                .par_iter()
+                .with_min_len(64)
+                .map_init(Vec::new, one)
+                .collect()
+        } else {
+            let mut scratch = Vec::new();
+            records.iter().map(|r| one(&mut scratch, r)).collect()
         }
-        self.scratch = cands;
-        let end = self.pairs.len() as u32;
-        if end == start {
+    }
+
+    /// Takes a screened record with its features and compared pairs; `payload` is called
+    /// only when it has a candidate. Returns whether it had one.
+    pub fn admit(
+        &mut self,
+        f: &Features,
+        screened: Screened,
+        pairs: Vec<(u32, Pattern)>,
+        record_key: Option<Token>,
+        payload: impl FnOnce() -> T,
+    ) -> bool {
+        match screened.slot {
+            Some(slot) if slot == self.sample.len() => self.sample.push(*f),
+            Some(slot) => self.sample[slot] = *f,
+            None => {}
+        }
+        if pairs.is_empty() {
             return false;
         }
+        let start = self.pairs.len() as u32;
+        for &(_, p) in &pairs {
+            *self.counts.entry(p).or_default() += 1;
+        }
+        self.pairs.extend_from_slice(&pairs);
         self.report.records_with_candidates += 1;
         self.pending.push(Pending {
             payload: payload(),
             record_key,
             start,
-            end,
+            end: self.pairs.len() as u32,
         });
         true
     }
