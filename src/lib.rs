@@ -19,6 +19,7 @@ pub mod report;
 pub mod review;
 pub mod schedule;
 pub mod schema;
+pub mod secure;
 pub mod store;
 pub mod tokenize;
 pub mod workspace;

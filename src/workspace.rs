@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::secure::{Keyring, SecureZone};
 use crate::store::{Store, StoreError};
 
 pub const CONFIG_FILE: &str = "xmatch.toml";
@@ -337,6 +338,16 @@ impl Workspace {
     /// is no fallback to unkeyed hashing, ever.
     pub fn load_key(&self) -> Result<Key, WorkspaceError> {
         load_key(&self.key_path())
+    }
+
+    /// The secure zone, with the key its files are sealed under.
+    pub fn secure_zone(&self) -> Result<SecureZone, WorkspaceError> {
+        Ok(self.secure_zone_for(&self.load_key()?))
+    }
+
+    /// The secure zone sealed under `key` (already loaded).
+    pub fn secure_zone_for(&self, key: &Key) -> SecureZone {
+        SecureZone::new(self.secure_dir(), Keyring::new((key.id(), key.bytes()), []))
     }
 
     /// Opens the store and the key and checks they belong together.
