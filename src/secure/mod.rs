@@ -10,6 +10,7 @@
 //! authentication (tampered, truncated, damaged), or when it sits anywhere but where it
 //! was written (a crosswalk copied over another run's).
 
+pub mod cat;
 pub mod format;
 
 use std::fs::File;

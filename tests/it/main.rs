@@ -18,6 +18,7 @@ mod report;
 mod report_html;
 mod review;
 mod schema;
+mod secure;
 mod serve;
 mod store;
 mod support;
