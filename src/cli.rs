@@ -249,6 +249,11 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
+    /// The workspace key's lifecycle: a passphrase-wrapped backup and its restore.
+    Key {
+        #[command(subcommand)]
+        action: KeyCommand,
+    },
     /// The encrypted secure zone: decrypt one file for a person (audited).
     Secure {
         #[command(subcommand)]
@@ -316,6 +321,26 @@ pub enum ExportCommand {
         /// written with the failure report beside it.
         #[arg(long)]
         strict: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write the key (and a rotation's new key) wrapped under a passphrase (Argon2id,
+    /// AES-256-GCM) to a new file, mode 0600. The passphrase comes from
+    /// $XMATCH_KEY_PASSPHRASE or is asked twice on the terminal.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore the key from a backup: refused when its key id is not the store's (or
+    /// --expect-key-id), or when a different key is already in place.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The key id the backup must hold (when the store is gone too).
+        #[arg(long, value_name = "ID")]
+        expect_key_id: Option<String>,
     },
 }
 
@@ -802,6 +827,31 @@ pub async fn run(cli: Cli) -> Result<()> {
             let printout =
                 crate::report::evidence::printout(&ws, &subject, reason.as_deref()).await?;
             print!("{printout}");
+        }
+        Command::Key { action } => {
+            let ws = find()?;
+            match action {
+                KeyCommand::Backup { to } => {
+                    let pass = crate::keys::passphrase(true)?;
+                    let report = crate::keys::backup::backup(
+                        &ws,
+                        &pass,
+                        &to,
+                        crate::keys::backup::KdfParams::default(),
+                    )?;
+                    println!("{report}");
+                }
+                KeyCommand::Restore {
+                    from,
+                    expect_key_id,
+                } => {
+                    let pass = crate::keys::passphrase(false)?;
+                    let report =
+                        crate::keys::backup::restore(&ws, &pass, &from, expect_key_id.as_deref())
+                            .await?;
+                    println!("{report}");
+                }
+            }
         }
         Command::Secure {
             action: SecureCommand::Cat { file, reason, out },

@@ -11,6 +11,7 @@ pub mod failpoint;
 pub mod generate;
 pub mod identity;
 pub mod ingest;
+pub mod keys;
 pub mod lake;
 pub mod link;
 pub mod pipeline;

@@ -216,6 +216,11 @@ impl Key {
     pub fn id(&self) -> &str {
         &self.id
     }
+
+    /// A key from its bytes and id (a restored backup).
+    pub fn from_parts(bytes: [u8; KEY_LEN], id: String) -> Key {
+        Key { bytes, id }
+    }
 }
 
 impl fmt::Debug for Key {
@@ -546,7 +551,7 @@ pub fn load_key(path: &Path) -> Result<Key, WorkspaceError> {
 
 /// Creates a file that must not exist yet, with `mode` from the start (no window in which
 /// the key is readable by others).
-fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), WorkspaceError> {
+pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), WorkspaceError> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

@@ -8,6 +8,7 @@ mod generate;
 mod golden;
 mod identity;
 mod ingest;
+mod keys;
 mod lake;
 mod leaks;
 mod linkage;
