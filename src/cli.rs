@@ -249,6 +249,16 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
+    /// The workspace key's lifecycle: a passphrase-wrapped backup and its restore.
+    Key {
+        #[command(subcommand)]
+        action: KeyCommand,
+    },
+    /// The encrypted secure zone: decrypt one file for a person (audited).
+    Secure {
+        #[command(subcommand)]
+        action: SecureCommand,
+    },
     /// Show the source schemas: columns, PII classes, sensitive categories and roles.
     Schema {
         /// One source (default: list all sources).
@@ -311,6 +321,43 @@ pub enum ExportCommand {
         /// written with the failure report beside it.
         #[arg(long)]
         strict: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Write the key (and a rotation's new key) wrapped under a passphrase (Argon2id,
+    /// AES-256-GCM) to a new file, mode 0600. The passphrase comes from
+    /// $XMATCH_KEY_PASSPHRASE or is asked twice on the terminal.
+    Backup {
+        #[arg(long, value_name = "FILE")]
+        to: PathBuf,
+    },
+    /// Restore the key from a backup: refused when its key id is not the store's (or
+    /// --expect-key-id), or when a different key is already in place.
+    Restore {
+        #[arg(long, value_name = "FILE")]
+        from: PathBuf,
+        /// The key id the backup must hold (when the store is gone too).
+        #[arg(long, value_name = "ID")]
+        expect_key_id: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SecureCommand {
+    /// Decrypt one secure-zone file to stdout (or --out FILE, mode 0600), after checking
+    /// every chunk; recorded in the audit log with the OS user and the reason. Refused
+    /// without a reason.
+    Cat {
+        /// The file: a path, or one relative to the secure zone (runs/3/crosswalk.parquet).
+        file: PathBuf,
+        /// Why the plaintext is needed (recorded in the audit log).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// Write the plaintext to this new file (0600) instead of stdout.
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
     },
 }
 
@@ -781,6 +828,63 @@ pub async fn run(cli: Cli) -> Result<()> {
                 crate::report::evidence::printout(&ws, &subject, reason.as_deref()).await?;
             print!("{printout}");
         }
+        Command::Key { action } => {
+            let ws = find()?;
+            match action {
+                KeyCommand::Backup { to } => {
+                    let pass = crate::keys::passphrase(true)?;
+                    let report = crate::keys::backup::backup(
+                        &ws,
+                        &pass,
+                        &to,
+                        crate::keys::backup::KdfParams::default(),
+                    )?;
+                    println!("{report}");
+                }
+                KeyCommand::Restore {
+                    from,
+                    expect_key_id,
+                } => {
+                    let pass = crate::keys::passphrase(false)?;
+                    let report =
+                        crate::keys::backup::restore(&ws, &pass, &from, expect_key_id.as_deref())
+                            .await?;
+                    println!("{report}");
+                }
+            }
+        }
+        Command::Secure {
+            action: SecureCommand::Cat { file, reason, out },
+        } => {
+            let ws = find()?;
+            let actor = crate::breach::current_user();
+            match out {
+                Some(path) => {
+                    let mut f = create_private(&path)?;
+                    let done =
+                        crate::secure::cat::cat(&ws, &file, reason.as_deref(), &actor, &mut f)
+                            .await;
+                    if done.is_err() {
+                        let _ = std::fs::remove_file(&path);
+                    }
+                    let done = done?;
+                    eprintln!(
+                        "decrypted {} ({} bytes, run {}, key id {}) to {}",
+                        done.recorded_as,
+                        done.bytes,
+                        done.run_id,
+                        done.key_id,
+                        path.display()
+                    );
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut lock = stdout.lock();
+                    crate::secure::cat::cat(&ws, &file, reason.as_deref(), &actor, &mut lock)
+                        .await?;
+                }
+            }
+        }
         Command::Schema { name } => {
             let catalog = Catalog::builtin()?;
             match name {
@@ -790,6 +894,16 @@ pub async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// A new file only its owner can read (decrypted secure-zone contents); never overwrites.
+fn create_private(path: &std::path::Path) -> Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path)
+        .with_context(|| format!("cannot create {}", path.display()))
 }
 
 /// Writes a notification list readable only by its owner: it names persons.

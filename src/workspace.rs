@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use rand::TryRngCore;
 use serde::{Deserialize, Serialize};
 
+use crate::secure::{Keyring, SecureZone};
 use crate::store::{Store, StoreError};
 
 pub const CONFIG_FILE: &str = "xmatch.toml";
@@ -215,6 +216,11 @@ impl Key {
     pub fn id(&self) -> &str {
         &self.id
     }
+
+    /// A key from its bytes and id (a restored backup).
+    pub fn from_parts(bytes: [u8; KEY_LEN], id: String) -> Key {
+        Key { bytes, id }
+    }
 }
 
 impl fmt::Debug for Key {
@@ -337,6 +343,16 @@ impl Workspace {
     /// is no fallback to unkeyed hashing, ever.
     pub fn load_key(&self) -> Result<Key, WorkspaceError> {
         load_key(&self.key_path())
+    }
+
+    /// The secure zone, with the key its files are sealed under.
+    pub fn secure_zone(&self) -> Result<SecureZone, WorkspaceError> {
+        Ok(self.secure_zone_for(&self.load_key()?))
+    }
+
+    /// The secure zone sealed under `key` (already loaded).
+    pub fn secure_zone_for(&self, key: &Key) -> SecureZone {
+        SecureZone::new(self.secure_dir(), Keyring::new((key.id(), key.bytes()), []))
     }
 
     /// Opens the store and the key and checks they belong together.
@@ -535,7 +551,7 @@ pub fn load_key(path: &Path) -> Result<Key, WorkspaceError> {
 
 /// Creates a file that must not exist yet, with `mode` from the start (no window in which
 /// the key is readable by others).
-fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), WorkspaceError> {
+pub(crate) fn write_new(path: &Path, data: &[u8], mode: u32) -> Result<(), WorkspaceError> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]

@@ -12,8 +12,10 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 
 use super::BreachError;
+use crate::secure::SecureZone;
 
 /// The column holding person keys in every xmatch output that has persons.
 pub const PERSON_KEY: &str = "person_key";
@@ -50,32 +52,56 @@ fn arrow_err(path: &Path) -> impl FnOnce(arrow::error::ArrowError) -> BreachErro
 }
 
 /// Parquet by its magic bytes, else CSV with a header if the bytes are text; `None` for
-/// anything else (a format xmatch never writes). Fails only when the file cannot be read.
-pub fn read_table(path: &Path) -> Result<Option<Table>, BreachError> {
-    let mut head = [0u8; 4];
+/// anything else (a format xmatch never writes). A sealed secure-zone file is opened
+/// with `zone`'s keys wherever it lies (a copy is read for what it holds); one that does
+/// not authenticate, or is under a key the workspace does not hold, is `None` too.
+/// Fails only when the file cannot be read.
+pub fn read_table(path: &Path, zone: Option<&SecureZone>) -> Result<Option<Table>, BreachError> {
+    let mut head = [0u8; 8];
     let n = File::open(path)
         .map_err(io(path))?
         .read(&mut head)
         .map_err(io(path))?;
-    if n == 4 && &head == b"PAR1" {
+    if n >= 4 && &head[..4] == b"PAR1" {
         // A truncated Parquet file (no footer) cannot be decoded: report it as unknown
         // content rather than failing, the bytes were readable.
-        return Ok(read_parquet_table(path).ok());
+        let file = File::open(path).map_err(io(path))?;
+        return Ok(read_parquet_table(file, path).ok());
+    }
+    if n == 8 && &head == crate::secure::format::MAGIC {
+        let Some(sealed) = zone.and_then(|z| z.open_anywhere(path).ok()) else {
+            return Ok(None);
+        };
+        let mut magic = [0u8; 4];
+        if sealed.len() >= 4 && sealed.reader(0).read_exact(&mut magic).is_ok() && &magic == b"PAR1"
+        {
+            return Ok(read_parquet_table(sealed, path).ok());
+        }
+        let mut bytes = Vec::new();
+        if sealed.reader(0).read_to_end(&mut bytes).is_err() {
+            return Ok(None);
+        }
+        return Ok(csv_table(&bytes));
     }
     let bytes = std::fs::read(path).map_err(io(path))?;
+    Ok(csv_table(&bytes))
+}
+
+/// A CSV table with a header, if the bytes are text.
+fn csv_table(bytes: &[u8]) -> Option<Table> {
     if bytes.contains(&0) {
-        return Ok(None);
+        return None;
     }
-    let text = String::from_utf8_lossy(&bytes);
+    let text = String::from_utf8_lossy(bytes);
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .from_reader(text.as_bytes());
     let Ok(headers) = reader.headers() else {
-        return Ok(None);
+        return None;
     };
     let columns: Vec<String> = headers.iter().map(|h| h.trim().to_string()).collect();
     if columns.iter().all(|c| c.is_empty()) {
-        return Ok(None);
+        return None;
     }
     let key_idx: Vec<usize> = (0..columns.len())
         .filter(|&i| columns[i] == PERSON_KEY)
@@ -94,11 +120,13 @@ pub fn read_table(path: &Path) -> Result<Option<Table>, BreachError> {
             }
         }
     }
-    Ok(Some(table))
+    Some(table)
 }
 
-fn read_parquet_table(path: &Path) -> Result<Table, BreachError> {
-    let file = File::open(path).map_err(io(path))?;
+fn read_parquet_table<R: ChunkReader + 'static>(
+    file: R,
+    path: &Path,
+) -> Result<Table, BreachError> {
     let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq(path))?;
     let columns: Vec<String> = builder
         .schema()
@@ -236,10 +264,10 @@ pub struct Identifiers {
 /// The crosswalk of the latest secure run, restricted to `wanted` person keys. Returns the
 /// run it came from (`None` when the secure zone holds no crosswalk).
 pub fn crosswalk(
-    secure_dir: &Path,
+    zone: &SecureZone,
     wanted: &HashMap<String, usize>,
 ) -> Result<(Option<i64>, HashMap<usize, Identifiers>), BreachError> {
-    let runs = secure_dir.join("runs");
+    let runs = zone.root().join("runs");
     let mut ids: Vec<i64> = std::fs::read_dir(&runs)
         .map(|rd| {
             rd.flatten()
@@ -257,10 +285,8 @@ pub fn crosswalk(
     };
     let path = runs.join(run.to_string()).join("crosswalk.parquet");
     let mut out: HashMap<usize, Identifiers> = HashMap::new();
-    let file = File::open(&path).map_err(io(&path))?;
-    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(pq(&path))?;
-    for batch in builder.build().map_err(pq(&path))? {
-        let batch = batch.map_err(arrow_err(&path))?;
+    let batches = zone.parquet(&path, Some(&[PERSON_KEY, "temp_id", "individual_id"]))?;
+    for batch in batches {
         let keys = column_strings(&batch, PERSON_KEY, &path)?.unwrap_or_default();
         let temp = column_strings(&batch, "temp_id", &path)?.unwrap_or_default();
         let ind = column_strings(&batch, "individual_id", &path)?.unwrap_or_default();

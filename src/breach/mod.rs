@@ -63,6 +63,8 @@ pub enum BreachError {
     Workspace(#[from] crate::workspace::WorkspaceError),
     #[error(transparent)]
     Lake(#[from] crate::lake::LakeError),
+    #[error(transparent)]
+    Secure(#[from] crate::secure::SecureError),
     #[error("cannot read {}: {source}", path.display())]
     Io {
         path: PathBuf,
@@ -486,7 +488,17 @@ pub async fn assess(
             from_lineage(store, &files, &mut exposure, None, &mut impact).await?;
         }
         Query::File { path } => {
-            assess_file(store, catalog, path, &mut exposure, &mut impact).await?;
+            // Without a usable key a sealed copy is simply unreadable content, not an error.
+            let zone = ws.secure_zone().ok();
+            assess_file(
+                store,
+                catalog,
+                zone.as_ref(),
+                path,
+                &mut exposure,
+                &mut impact,
+            )
+            .await?;
         }
         Query::Dataset(name) => {
             let files = store.lineage_meta(&LineageFilter::Dataset(name)).await?;
@@ -593,7 +605,7 @@ pub async fn assess(
 
     lap("programs and areas");
     if opts.identify {
-        let (run, ids) = files::crosswalk(&ws.secure_dir(), &index)?;
+        let (run, ids) = files::crosswalk(&ws.secure_zone()?, &index)?;
         impact.identified = true;
         impact.crosswalk_run = run;
         if run.is_none() {
@@ -708,6 +720,7 @@ async fn from_lineage(
 async fn assess_file(
     store: &Store,
     catalog: &Catalog,
+    zone: Option<&crate::secure::SecureZone>,
     path: &Path,
     exposure: &mut Exposure,
     impact: &mut Impact,
@@ -747,7 +760,7 @@ async fn assess_file(
         .filter(|f| Path::new(&f.path).components().count() == best)
         .collect();
 
-    let table = files::read_table(path)?;
+    let table = files::read_table(path, zone)?;
     let Some(table) = table else {
         impact.file_check = Some(if recorded.is_empty() {
             FileCheck::Unknown
@@ -759,7 +772,10 @@ async fn assess_file(
              and it is neither Parquet nor CSV"
                 .into()
         } else {
-            tampered_note(&recorded) + "; its contents cannot be read as Parquet or CSV"
+            tampered_note(&recorded)
+                + "; its contents cannot be read as Parquet or CSV (an encrypted secure-zone \
+                   file that fails authentication or is under a key this workspace lacks \
+                   cannot be read either)"
         });
         return Ok(());
     };

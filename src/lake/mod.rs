@@ -6,7 +6,8 @@
 //!   snapshots/<run_id>/<dataset>/<partition>=<value>/part-00000.parquet
 //!   .staging/<run_id>/…               a run's de-identified files while it is written
 //! secure/                             0700
-//!   runs/<run_id>/…                   0700 dirs, 0600 files: identifiable outputs
+//!   runs/<run_id>/…                   0700 dirs, 0600 files: identifiable outputs, each
+//!                                     sealed with AES-256-GCM (`crate::secure`)
 //!   .staging/<run_id>/…
 //! ```
 //!
@@ -40,6 +41,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::failpoint;
 use crate::schema::{Column, PiiClass};
+use crate::secure::SecureZone;
 
 pub use personset::{PersonSet, PersonSetError};
 pub use retire::{Presence, PublishedFile, Zones};
@@ -112,6 +114,8 @@ pub enum LakeError {
     AlreadyPublished { run_id: i64, path: PathBuf },
     #[error("{path} exists but is not the symlink xmatch manages")]
     NotASymlink { path: PathBuf },
+    #[error(transparent)]
+    Secure(#[from] crate::secure::SecureError),
 }
 
 /// Which of the two output zones a file belongs to.
@@ -207,7 +211,8 @@ pub struct WrittenFile {
     /// Relative to the zone's published root: the snapshot directory (what `lake/current`
     /// points to) for the de-identified zone, `secure/runs/<run_id>` for the secure zone.
     pub path: PathBuf,
-    /// Hex SHA-256 of the file's bytes.
+    /// Hex SHA-256 of the file's bytes: for the secure zone, of the sealed bytes on disk,
+    /// so a copy of the file is found by its hash.
     pub sha256: String,
     pub rows: u64,
     /// The file's columns in order, then the partition column (whose values are in the path).
@@ -223,6 +228,8 @@ pub struct Snapshot {
     run_id: i64,
     lake_dir: PathBuf,
     secure_dir: PathBuf,
+    /// Seals every secure-zone file as it is written.
+    zone: SecureZone,
     deid_staging: PathBuf,
     secure_staging: PathBuf,
     /// Behind locks so several threads can write different datasets of one run at once:
@@ -254,7 +261,10 @@ impl Snapshot {
     /// Staging left by this same run id (a retry) is discarded. Staging of *other* runs is
     /// an error rather than silently deleted: whether it may be deleted depends on whether
     /// the store committed that run, which only [`recover`] is told.
-    pub fn begin(lake_dir: &Path, secure_dir: &Path, run_id: i64) -> Result<Snapshot, LakeError> {
+    ///
+    /// Secure-zone files are sealed under `zone`'s key, in `zone`'s directory.
+    pub fn begin(lake_dir: &Path, zone: &SecureZone, run_id: i64) -> Result<Snapshot, LakeError> {
+        let secure_dir = zone.root();
         fsx::create_dirs(&lake_dir.join(STAGING), false)?;
         fsx::create_dirs(&lake_dir.join(SNAPSHOTS), false)?;
         fsx::create_dirs(secure_dir, true)?;
@@ -299,6 +309,7 @@ impl Snapshot {
             run_id,
             lake_dir: lake_dir.to_path_buf(),
             secure_dir: secure_dir.to_path_buf(),
+            zone: zone.clone(),
             deid_staging,
             secure_staging,
             files: Mutex::new(Vec::new()),
@@ -437,11 +448,11 @@ impl Snapshot {
                 Some(f) => f,
                 None => {
                     columns = describe(prepared.batch.schema().fields(), &dataset, meta)?;
-                    let handle = fsx::create_file(&absolute, true)?;
+                    let sink = self.sealed_sink(&absolute)?;
                     let writer = if parquet {
-                        write::FileWriter::parquet(handle, prepared.batch.schema(), &absolute)?
+                        write::FileWriter::parquet(sink, prepared.batch.schema(), &absolute)?
                     } else {
-                        write::FileWriter::csv(handle)
+                        write::FileWriter::csv(sink)
                     };
                     file.insert(write::OpenFile {
                         relative: relative.to_path_buf(),
@@ -470,14 +481,18 @@ impl Snapshot {
             // No batches at all: still leave an (empty) file, since a secure output such as
             // "no new temporary IDs tonight" is an answer the importer expects to find.
             None => {
-                let handle = fsx::create_file(&absolute, true)?;
-                handle.sync_all().map_err(fsx::io(&absolute))?;
+                let sha256 = match self.sealed_sink(&absolute)? {
+                    write::Sink::Sealed(w) => {
+                        w.finish().map_err(fsx::io(&absolute))?.finish(&absolute)?
+                    }
+                    write::Sink::Plain(_) => unreachable!("the secure zone is sealed"),
+                };
                 self.sync_entry(Zone::Secure, &absolute)?;
                 self.lock_files().push(WrittenFile {
                     zone: Zone::Secure,
                     dataset,
                     path: relative.to_path_buf(),
-                    sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b"")),
+                    sha256,
                     rows: 0,
                     columns: Vec::new(),
                     persons: PersonSet::new(),
@@ -486,6 +501,15 @@ impl Snapshot {
                 Ok(())
             }
         }
+    }
+
+    /// A new 0600 file at `absolute` (in the secure staging directory), sealed.
+    fn sealed_sink(&self, absolute: &Path) -> Result<write::Sink, LakeError> {
+        let handle = fsx::create_file(absolute, true)?;
+        let w = self
+            .zone
+            .writer(absolute, self.run_id, write::HashingWriter::new(handle))?;
+        Ok(write::Sink::Sealed(Box::new(w)))
     }
 
     fn open_deid(&self, dir: &Path, first: &RecordBatch) -> Result<write::OpenFile, LakeError> {
@@ -498,7 +522,11 @@ impl Snapshot {
         let absolute = self.deid_staging.join(&relative);
         fsx::create_dirs(absolute.parent().expect("has a parent"), false)?;
         let handle = fsx::create_file(&absolute, false)?;
-        let writer = write::FileWriter::parquet(handle, first.schema(), &absolute)?;
+        let writer = write::FileWriter::parquet(
+            write::Sink::Plain(write::HashingWriter::new(handle)),
+            first.schema(),
+            &absolute,
+        )?;
         Ok(write::OpenFile {
             relative,
             absolute,

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::personset::PersonSetBuilder;
 use super::{HIVE_DEFAULT_PARTITION, LakeError, fsx};
+use crate::secure::SealWriter;
 
 /// The writer properties of every Parquet file xmatch writes.
 ///
@@ -76,31 +77,67 @@ impl Write for HashingWriter {
     }
 }
 
+/// Where a writer's bytes go: straight to the file (the de-identified zone), or sealed
+/// first (the secure zone). Either way the hash is of the bytes on disk, so lineage
+/// records the ciphertext's SHA-256 and `breach --file` finds a copy of the sealed file.
+pub(crate) enum Sink {
+    Plain(HashingWriter),
+    // Boxed: the cipher state and chunk buffer make it far larger than the plain writer.
+    Sealed(Box<SealWriter<HashingWriter>>),
+}
+
+impl Sink {
+    fn finish(self, path: &Path) -> Result<String, LakeError> {
+        match self {
+            Sink::Plain(h) => h.finish(path),
+            Sink::Sealed(s) => s.finish().map_err(fsx::io(path))?.finish(path),
+        }
+    }
+}
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Sink::Plain(w) => w.write(buf),
+            Sink::Sealed(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Plain(w) => w.flush(),
+            Sink::Sealed(w) => w.flush(),
+        }
+    }
+}
+
 /// An open output file of either format.
 pub(crate) enum FileWriter {
-    Parquet(ArrowWriter<HashingWriter>),
-    Csv(arrow::csv::Writer<HashingWriter>),
+    Parquet(ArrowWriter<Sink>),
+    Csv(arrow::csv::Writer<Sink>),
 }
 
 impl FileWriter {
     pub(crate) fn parquet(
-        file: File,
+        sink: Sink,
         schema: SchemaRef,
         path: &Path,
     ) -> Result<FileWriter, LakeError> {
-        let w = ArrowWriter::try_new(HashingWriter::new(file), schema, Some(writer_properties()))
-            .map_err(|source| LakeError::Parquet {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let w =
+            ArrowWriter::try_new(sink, schema, Some(writer_properties())).map_err(|source| {
+                LakeError::Parquet {
+                    path: path.to_path_buf(),
+                    source,
+                }
+            })?;
         Ok(FileWriter::Parquet(w))
     }
 
-    pub(crate) fn csv(file: File) -> FileWriter {
+    pub(crate) fn csv(sink: Sink) -> FileWriter {
         FileWriter::Csv(
             arrow::csv::WriterBuilder::new()
                 .with_header(true)
-                .build(HashingWriter::new(file)),
+                .build(sink),
         )
     }
 

@@ -376,6 +376,8 @@ struct Runner<'a> {
     store: &'a Store,
     catalog: Catalog,
     tokenizer: Tokenizer,
+    /// Seals the run's secure-zone files.
+    zone: crate::secure::SecureZone,
     run_id: i64,
     handle: tokio::runtime::Handle,
     passes: Vec<Rule>,
@@ -410,6 +412,7 @@ impl<'a> Runner<'a> {
             store: &cx.store,
             catalog: Catalog::builtin()?,
             tokenizer: Tokenizer::new(cx.key.bytes(), cx.key.id()),
+            zone: cx.ws.secure_zone_for(&cx.key),
             run_id: cx.run_id,
             handle: cx.handle.clone(),
             passes,
@@ -437,7 +440,7 @@ impl<'a> Runner<'a> {
         }
         crate::failpoint::hit("run.start");
         let t = Instant::now();
-        let snapshot = Snapshot::begin(&self.ws.lake_dir(), &self.ws.secure_dir(), self.run_id)?;
+        let snapshot = Snapshot::begin(&self.ws.lake_dir(), &self.zone, self.run_id)?;
         let participants_cfg = self
             .pipeline
             .sources

@@ -31,6 +31,7 @@ use crate::identity::token::Tokenizer;
 use crate::identity::{RawIdentity, normalize_record};
 use crate::link::PROBABILISTIC;
 use crate::schema::{Catalog, IdentityRole};
+use crate::secure::SecureZone;
 use crate::workspace::Workspace;
 
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,8 @@ pub enum TruthError {
     NoTruth { path: PathBuf },
     #[error(transparent)]
     Workspace(#[from] crate::workspace::WorkspaceError),
+    #[error(transparent)]
+    Secure(#[from] crate::secure::SecureError),
     #[error(transparent)]
     Schema(#[from] crate::schema::SchemaError),
     #[error("{source_name}: the truth lists {truth} rows, the file has {file}")]
@@ -246,9 +249,10 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
             .is_some_and(|q| (q.ssn && c.ssn) || (q.dob && c.dob))
     };
 
-    let secure = ws.secure_dir().join("runs").join(run_id.to_string());
+    let zone = ws.secure_zone()?;
+    let secure = zone.root().join("runs").join(run_id.to_string());
     let cw_path = secure.join("crosswalk.parquet");
-    let cw = read(&cw_path)?;
+    let cw = zone.parquet(&cw_path, None)?;
     let participant_of: HashMap<String, i64> = participant_ids
         .into_iter()
         .zip(participants.persons.iter().copied())
@@ -269,7 +273,7 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
         ..Score::default()
     };
     for (source, t) in &truths {
-        let rejected = rejected_rows(&secure.join(format!("rejects/{source}.csv")))?;
+        let rejected = rejected_rows(&zone, &secure.join(format!("rejects/{source}.csv")))?;
         let mut s = SourceScore {
             source: source.clone(),
             rejected: rejected.len() as u64,
@@ -288,7 +292,7 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
             if !matches.exists() {
                 continue;
             }
-            let m = read(&matches)?;
+            let m = zone.parquet(&matches, None)?;
             let rows = primitives::<UInt64Type>(&m, "row", &matches, 0)?;
             let keys = strings(&m, "person_key", &matches)?;
             let passes = strings(&m, "match_pass", &matches)?;
@@ -348,7 +352,7 @@ fn carried(ws: &Workspace, catalog: &Catalog, source: &str) -> Result<Vec<Carrie
 }
 
 /// Row numbers (1-based) of the rows ingest rejected.
-fn rejected_rows(path: &Path) -> Result<HashSet<u64>, TruthError> {
+fn rejected_rows(zone: &SecureZone, path: &Path) -> Result<HashSet<u64>, TruthError> {
     if !path.exists() {
         return Ok(HashSet::new());
     }
@@ -356,7 +360,8 @@ fn rejected_rows(path: &Path) -> Result<HashSet<u64>, TruthError> {
         path: path.to_path_buf(),
         source: std::io::Error::other(e.to_string()),
     };
-    let mut r = csv::Reader::from_path(path).map_err(io)?;
+    let text = zone.read(path)?;
+    let mut r = csv::Reader::from_reader(text.as_slice());
     let col = r
         .headers()
         .map_err(io)?

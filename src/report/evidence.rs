@@ -18,17 +18,17 @@
 //! `audit_log` row with the OS user and the reason. Without a reason nothing is read.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use super::html::{self, Td};
 use super::session::LakeSession;
 use super::{ReportError, one_line, record};
 use crate::identity::ids::{PersonKey, TempId};
 use crate::lake::{ColumnMeta, PersonSet, Zone};
+use crate::secure::SecureZone;
 use crate::store::{PersonIdentity, PersonSubject, Store};
 use crate::workspace::Workspace;
 
@@ -162,31 +162,21 @@ struct Crosswalk {
     ssn_masked: Option<BTreeSet<String>>,
 }
 
-fn read_crosswalk(secure: &Path, run_id: i64, key: &str) -> Result<Crosswalk, ReportError> {
-    let path = secure
+fn read_crosswalk(zone: &SecureZone, run_id: i64, key: &str) -> Result<Crosswalk, ReportError> {
+    let path = zone
+        .root()
         .join("runs")
         .join(run_id.to_string())
         .join("crosswalk.parquet");
     if !path.is_file() {
         return Ok(Crosswalk::default());
     }
-    let fail = |e: &dyn std::fmt::Display| {
-        ReportError::Output(format!("{}: {}", path.display(), one_line(&e.to_string())))
-    };
-    let file = std::fs::File::open(&path).map_err(|source| ReportError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
-        .map_err(|e| fail(&e))?
-        .build()
-        .map_err(|e| fail(&e))?;
+    let reader = zone.parquet(&path, None)?;
     let mut out = Crosswalk {
         found: Some(path.clone()),
         ..Crosswalk::default()
     };
     for batch in reader {
-        let batch = batch.map_err(|e| fail(&e))?;
         let rows = to_rows(std::slice::from_ref(&batch))?;
         if batch.column_by_name("ssn_masked").is_some() && out.ssn_masked.is_none() {
             out.ssn_masked = Some(BTreeSet::new());
@@ -666,8 +656,11 @@ async fn printout_with(
     let periods = query(session, "participants", PERIODS_SQL, &key).await?;
     let services = query(session, "services", SERVICES_SQL, &key).await?;
     let matches = query(session, "evidence", MATCHES_SQL, &key).await?;
-    let secure = ws.secure_dir();
-    let cw = read_crosswalk(&secure, run_id, &key)?;
+    let zone = ws
+        .secure_zone()
+        .map_err(|e| ReportError::Output(one_line(&e.to_string())))?;
+    let secure = zone.root().to_path_buf();
+    let cw = read_crosswalk(&zone, run_id, &key)?;
     let actor = crate::breach::current_user();
     let at = chrono::Utc::now();
     let page = render(&Page {
@@ -697,20 +690,22 @@ async fn printout_with(
     );
     let columns = shown_columns(store, run_id, &periods, &services, &matches).await?;
     let rows = (periods.len() + services.len() + matches.len()) as u64;
+    let path = dir.join(&name);
+    // Lineage records the sealed bytes' hash: what a copied file would hash to.
+    let sealed = zone.seal_bytes(&path, run_id, page.as_bytes())?;
     let file = record::written_file(
         Zone::Secure,
         DATASET,
         relative_dir.join(&name),
-        page.as_bytes(),
+        &sealed,
         rows,
         columns,
         PersonSet::from_ids([who.survivor.0]),
     );
-    let path = dir.join(&name);
     // Lineage first, as for the PIRL export: a crash in between leaves lineage naming a
     // file that is not there, never a file of a person lineage misses.
     record::record_lineage(store, run_id, std::slice::from_ref(&file)).await?;
-    record::write_atomic(&path, page.as_bytes(), true)?;
+    crate::secure::write_file_atomic(&path, &sealed)?;
     store
         .record_audit(&crate::store::AuditEntry {
             actor,

@@ -58,6 +58,8 @@ pub enum ReportError {
     EditChecks { rows: u64, checks: usize },
     #[error("quarterly reports not written: {0}")]
     NotReady(String),
+    #[error("{0}")]
+    Secure(#[from] crate::secure::SecureError),
 }
 
 impl From<datafusion::error::DataFusionError> for ReportError {
@@ -138,36 +140,26 @@ pub fn actor() -> String {
 }
 
 /// Writes internal-use (unsuppressed) output into the secure zone — `secure/reports/`,
-/// 0700 directory, 0600 file — and records who did it in the audit table. This is the
+/// 0700 directory, 0600 file, sealed — and records who did it in the audit table. This is the
 /// only way `--no-suppress` output leaves the process: never stdout, never `reports/`.
 pub async fn write_internal(
     ws: &crate::workspace::Workspace,
+    run_id: i64,
     file_name: &str,
     bytes: &[u8],
     detail: serde_json::Value,
 ) -> Result<std::path::PathBuf, ReportError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let secure = ws.secure_dir();
+    let zone = ws
+        .secure_zone()
+        .map_err(|e| ReportError::Output(one_line(&e.to_string())))?;
+    let secure = zone.root().to_path_buf();
     let dir = secure.join("reports");
     for d in [&secure, &dir] {
         crate::workspace::create_private_dir(d)
             .map_err(|e| ReportError::Output(one_line(&e.to_string())))?;
     }
     let path = dir.join(file_name);
-    let io = |source| ReportError::Io {
-        path: path.clone(),
-        source,
-    };
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&path)
-        .map_err(io)?;
-    f.write_all(bytes).map_err(io)?;
-    f.sync_all().map_err(io)?;
+    zone.write_atomic(&path, run_id, bytes)?;
     let store = ws
         .open_store()
         .await
@@ -232,6 +224,7 @@ pub async fn run_command(
                 );
                 let path = write_internal(
                     ws,
+                    session.run_id(),
                     &name,
                     &bytes,
                     serde_json::json!({

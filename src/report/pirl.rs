@@ -598,7 +598,10 @@ pub async fn export(ws: &Workspace, opts: &ExportOptions) -> Result<ExportOutcom
         .filter(|k| !k.is_empty())
         .collect();
     let listed = record::person_set(&store, &listed).await?;
-    let secure = ws.secure_dir();
+    let zone = ws
+        .secure_zone()
+        .map_err(|e| ReportError::Output(super::one_line(&e.to_string())))?;
+    let secure = zone.root().to_path_buf();
     let relative_dir = PathBuf::from("exports").join("pirl");
     let dir = secure.join(&relative_dir);
     // Each level 0700, not only the leaf.
@@ -612,6 +615,10 @@ pub async fn export(ws: &Workspace, opts: &ExportOptions) -> Result<ExportOutcom
         name: "first_person_keys".into(),
         ..layout.elements[layout.person].meta.clone()
     };
+    let (data_path, report_path) = (dir.join(&data_name), dir.join(&report_name));
+    // Sealed before lineage is recorded: lineage keeps the hash of the bytes on disk.
+    let data = zone.seal_bytes(&data_path, extract.run_id, &data)?;
+    let report = zone.seal_bytes(&report_path, extract.run_id, &report)?;
     let files = vec![
         record::written_file(
             Zone::Secure,
@@ -636,12 +643,11 @@ pub async fn export(ws: &Workspace, opts: &ExportOptions) -> Result<ExportOutcom
             listed,
         ),
     ];
-    let (data_path, report_path) = (dir.join(&data_name), dir.join(&report_name));
     // Lineage first: a crash in between leaves lineage naming a file that is not there
     // (a breach answer errs on the safe side), never a file of persons lineage misses.
     record::record_lineage(&store, extract.run_id, &files).await?;
-    record::write_atomic(&data_path, &data, true)?;
-    record::write_atomic(&report_path, &report, true)?;
+    crate::secure::write_file_atomic(&data_path, &data)?;
+    crate::secure::write_file_atomic(&report_path, &report)?;
     store.record_audit(&audit(Some(&data_path))).await?;
     store.close().await;
     Ok(ExportOutcome {

@@ -16,7 +16,9 @@ use xmatch::store::{LineageFilter, Store};
 use xmatch::workspace::Workspace;
 
 use crate::pipeline::{generated_workspace, run_nightly};
-use crate::support::{files_under, read_parquet, strings, xmatch_bin};
+use crate::support::{
+    files_under, read_parquet, read_secure, read_secure_parquet, strings, xmatch_bin,
+};
 
 /// The categories a participants file carries (from `schemas/participants.toml` and the
 /// verified statuses / wage outcomes the pipeline adds).
@@ -37,9 +39,14 @@ fn secure_dir(ws: &Workspace, run: i64) -> PathBuf {
 }
 
 /// Distinct person keys of one file (Parquet or CSV), empty without a person_key column.
-fn keys_of(path: &Path) -> BTreeSet<String> {
+fn keys_of(ws: &Workspace, path: &Path) -> BTreeSet<String> {
+    let sealed = path.starts_with(ws.secure_dir());
     if path.extension().is_some_and(|e| e == "parquet") {
-        let batches = read_parquet(path);
+        let batches = if sealed {
+            read_secure_parquet(ws, path)
+        } else {
+            read_parquet(path)
+        };
         if batches.is_empty() || batches[0].column_by_name("person_key").is_none() {
             return BTreeSet::new();
         }
@@ -48,7 +55,12 @@ fn keys_of(path: &Path) -> BTreeSet<String> {
             .flatten()
             .collect()
     } else {
-        let mut r = csv::Reader::from_path(path).unwrap();
+        let bytes = if sealed {
+            read_secure(ws, path)
+        } else {
+            std::fs::read(path).unwrap()
+        };
+        let mut r = csv::Reader::from_reader(bytes.as_slice());
         let Some(i) = r.headers().unwrap().iter().position(|h| h == "person_key") else {
             return BTreeSet::new();
         };
@@ -64,7 +76,7 @@ fn run_files(ws: &Workspace, run: i64) -> BTreeMap<(i64, String), BTreeSet<Strin
     let mut out = BTreeMap::new();
     for dir in [snapshot_dir(ws, run), secure_dir(ws, run)] {
         for (rel, abs) in files_under(&dir) {
-            out.insert((run, rel), keys_of(&abs));
+            out.insert((run, rel), keys_of(ws, &abs));
         }
     }
     out
@@ -168,7 +180,7 @@ async fn files_runs_datasets_and_windows_name_exactly_the_persons_written() {
         .into_iter()
         .find(|(rel, _)| rel.starts_with("participants/"))
         .expect("a participants file");
-    let want = keys_of(&part);
+    let want = keys_of(&ws, &part);
     assert!(want.len() > 10);
     let by_path = ask(&ws, &store, Query::File { path: part.clone() }).await;
     assert_eq!(by_path.file_check, Some(FileCheck::Recorded));
@@ -386,7 +398,7 @@ async fn a_token_list_names_its_persons_and_every_file_holding_them() {
     let catalog = Catalog::builtin().unwrap();
 
     // individual_id → person_key, from the latest crosswalk.
-    let cw = read_parquet(&secure_dir(&ws, second).join("crosswalk.parquet"));
+    let cw = read_secure_parquet(&ws, &secure_dir(&ws, second).join("crosswalk.parquet"));
     let key_of: HashMap<String, String> = strings(&cw, "individual_id")
         .into_iter()
         .zip(strings(&cw, "person_key"))

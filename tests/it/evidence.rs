@@ -11,7 +11,7 @@ use xmatch::report::evidence::{self, REASON_REQUIRED};
 use xmatch::report::output;
 
 use crate::report::generated_state;
-use crate::support::{read_parquet, strings};
+use crate::support::{read_parquet, read_secure_parquet, read_secure_text, strings};
 
 /// Rows of a lake query as JSON objects.
 async fn rows(session: &LakeSession, sql: &str) -> Vec<serde_json::Value> {
@@ -106,7 +106,7 @@ async fn evidence_printout_content_masking_audit_and_refusal() {
         );
     }
     assert!(!out.path.starts_with(ws.lake_dir()));
-    let html = std::fs::read_to_string(&out.path).unwrap();
+    let html = read_secure_text(ws, &out.path);
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(html.contains(&key) && html.contains(reason));
     assert!(html.contains(&xmatch::breach::current_user()));
@@ -174,7 +174,8 @@ async fn evidence_printout_content_masking_audit_and_refusal() {
     }
 
     // The SSN: masked to the last four digits of the person's case records, never whole.
-    let cw = read_parquet(
+    let cw = read_secure_parquet(
+        ws,
         &ws.secure_dir()
             .join("runs")
             .join(session.run_id().to_string())
@@ -271,7 +272,7 @@ async fn evidence_printout_content_masking_audit_and_refusal() {
     let typed = format!("{}-{}", &temp_id[..5].to_lowercase(), &temp_id[5..]);
     let by_temp = evidence::printout(ws, &typed, Some(reason)).await.unwrap();
     assert_eq!(by_temp.person_key, temp_key);
-    let html = std::fs::read_to_string(&by_temp.path).unwrap();
+    let html = read_secure_text(ws, &by_temp.path);
     assert!(
         html.contains(&format!("temporary ID {temp_id}")),
         "requested as"

@@ -19,7 +19,7 @@ use xmatch::lake::{
 use xmatch::schema::PiiClass;
 use xmatch::store::Store;
 
-use crate::support::{PgStore, sqlite_store};
+use crate::support::{PgStore, sqlite_store, test_zone};
 
 // ---------------------------------------------------------------- fixtures
 
@@ -138,7 +138,7 @@ fn dirs() -> Dirs {
 
 /// Begins a run and writes its datasets (both zones), without publishing.
 fn stage_run(lake: &Path, secure: &Path, run: i64) -> Snapshot {
-    let snap = Snapshot::begin(lake, secure, run).unwrap();
+    let snap = Snapshot::begin(lake, &test_zone(secure), run).unwrap();
     snap.write_deid(
         "participants",
         Some("program_year"),
@@ -367,7 +367,7 @@ async fn datafusion_reads_the_hive_layout_and_filters_on_the_partition_column() 
     use datafusion::prelude::{ParquetReadOptions, SessionContext, col, lit};
 
     let d = dirs();
-    let snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
+    let snap = Snapshot::begin(&d.lake, &test_zone(&d.secure), 1).unwrap();
     snap.write_deid(
         "participants",
         Some("program_year"),
@@ -464,10 +464,15 @@ fn secure_files_are_0600_in_0700_directories() {
     assert_eq!(mode(&run_dir.join("temp_ids")), 0o700);
     let file = run_dir.join("temp_ids/assignments.csv");
     assert_eq!(mode(&file), 0o600);
-    let text = fs::read_to_string(&file).unwrap();
+    let text = String::from_utf8(test_zone(&d.secure).read(&file).unwrap()).unwrap();
     assert_eq!(
         text, "temp_id,run\nT0000000AX,3\nT0000001BY,3\n",
         "person ids are dropped"
+    );
+    let sealed = fs::read(&file).unwrap();
+    assert!(
+        !sealed.windows(10).any(|w| w == b"T0000000AX"),
+        "the file on disk is sealed"
     );
     let secure: Vec<_> = published
         .files
@@ -480,11 +485,12 @@ fn secure_files_are_0600_in_0700_directories() {
     assert_eq!(secure[0].persons, PersonSet::from_ids([7, 9]));
     assert_eq!(
         secure[0].sha256,
-        hex::encode(Sha256::digest(text.as_bytes()))
+        hex::encode(Sha256::digest(&sealed)),
+        "lineage records the ciphertext's hash"
     );
 
     // Parquet works too, and a bad name is refused.
-    let snap = Snapshot::begin(&d.lake, &d.secure, 4).unwrap();
+    let snap = Snapshot::begin(&d.lake, &test_zone(&d.secure), 4).unwrap();
     snap.write_secure(
         Path::new("rejects.parquet"),
         [temp_ids_batch(4)],
@@ -504,7 +510,7 @@ fn secure_files_are_0600_in_0700_directories() {
 #[test]
 fn a_column_without_metadata_is_refused() {
     let d = dirs();
-    let snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
+    let snap = Snapshot::begin(&d.lake, &test_zone(&d.secure), 1).unwrap();
     let mut meta = participants_meta();
     meta.columns.retain(|c| c.name != "entry_date");
     let err = snap
@@ -599,7 +605,7 @@ fn begin_refuses_while_another_runs_staging_awaits_recovery() {
     let d = dirs();
     publish_run(&d.lake, &d.secure, 1);
     drop(stage_run(&d.lake, &d.secure, 2)); // crashed before the store commit
-    match Snapshot::begin(&d.lake, &d.secure, 3) {
+    match Snapshot::begin(&d.lake, &test_zone(&d.secure), 3) {
         Err(LakeError::PendingStaging { run_ids }) => assert_eq!(run_ids, vec![2]),
         other => panic!("expected PendingStaging, got {other:?}"),
     }
@@ -889,7 +895,7 @@ fn partition_values_are_hive_escaped_and_read_back_decoded() {
         columns: vec![ColumnMeta::plain("program"), ColumnMeta::plain("n")],
         person_id_column: None,
     };
-    let snap = Snapshot::begin(&d.lake, &d.secure, 1).unwrap();
+    let snap = Snapshot::begin(&d.lake, &test_zone(&d.secure), 1).unwrap();
     snap.write_deid("programs", Some("program"), [batch], &meta)
         .unwrap();
     snap.write_deid("empty", Some("program"), Vec::<RecordBatch>::new(), &meta)

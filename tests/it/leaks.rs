@@ -63,7 +63,7 @@ async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
         let p = entry.unwrap().path();
         texts.push((
             p.display().to_string(),
-            std::fs::read_to_string(&p).unwrap(),
+            crate::support::read_secure_text(&ws, &p),
         ));
     }
     // The store file, as bytes read as text (tokens are binary and cannot spell these).

@@ -10,7 +10,7 @@ use xmatch::pipeline::{Pipeline, RunOptions, RunSummary, run};
 use xmatch::schema::{Catalog, IdentityRole};
 use xmatch::workspace::{self, Workspace};
 
-use crate::support::{read_parquet, row_counts, strings};
+use crate::support::{read_parquet, read_secure_parquet, row_counts, strings};
 
 pub async fn generated_workspace(participants: usize, seed: u64) -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -105,7 +105,7 @@ async fn a_generated_state_links_without_false_links_and_meets_recall_floors() {
         participant_ssns.entry(t).or_default().insert(digits);
     }
     for source in ["public_assistance", "ui_claims", "taa"] {
-        let m = read_parquet(&secure.join(format!("matches/{source}.parquet")));
+        let m = read_secure_parquet(&ws, &secure.join(format!("matches/{source}.parquet")));
         let linked: HashSet<String> = strings(&m, "record_id").into_iter().flatten().collect();
         for (record, digits) in valid_ssns(&ws, source) {
             let person = truth[&(source.to_string(), record.clone())];
@@ -167,7 +167,7 @@ async fn reruns_change_nothing_and_temp_ids_stay_the_same_across_three_runs() {
                 i + 1
             );
         }
-        let cw = read_parquet(&secure_run(&ws, s.run_id).join("crosswalk.parquet"));
+        let cw = read_secure_parquet(&ws, &secure_run(&ws, s.run_id).join("crosswalk.parquet"));
         let ids = strings(&cw, "individual_id");
         temp_by_case.push(
             ids.iter()
@@ -261,7 +261,7 @@ fn write_participants(ws: &Workspace, rows: &[(&str, &str, &str, &str, &str)]) {
 }
 
 fn crosswalk(ws: &Workspace, run_id: i64) -> HashMap<String, (String, Option<String>)> {
-    let cw = read_parquet(&secure_run(ws, run_id).join("crosswalk.parquet"));
+    let cw = read_secure_parquet(ws, &secure_run(ws, run_id).join("crosswalk.parquet"));
     strings(&cw, "individual_id")
         .into_iter()
         .zip(strings(&cw, "person_key"))

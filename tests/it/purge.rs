@@ -470,7 +470,7 @@ async fn synthetic_history(store: &Store, root: &Path) -> (Workspace, [i64; 3]) 
             .await
             .unwrap();
         runs[i] = run;
-        let snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_dir(), run).unwrap();
+        let snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_zone().unwrap(), run).unwrap();
         let (b, m) = batch(run, &[2020, 2020, 2020, 2021, 2021, 2021], 1);
         snap.write_deid("enrolments", Some("program_year"), [b.clone()], &m)
             .unwrap();
@@ -692,7 +692,7 @@ async fn a_stray_file_and_a_run_still_publishing_are_left_alone() {
         .start_run("nightly-crossmatch", "manual")
         .await
         .unwrap();
-    let snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_dir(), pending).unwrap();
+    let snap = Snapshot::begin(&ws.lake_dir(), &ws.secure_zone().unwrap(), pending).unwrap();
     let (b, m) = batch(pending, &[2020], 1);
     snap.write_deid("enrolments", Some("program_year"), [b], &m)
         .unwrap();

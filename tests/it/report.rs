@@ -772,7 +772,7 @@ async fn report_no_suppress_goes_to_the_secure_zone_and_is_audited() {
         std::fs::metadata(&reports).unwrap().permissions().mode() & 0o777,
         0o700
     );
-    let text = std::fs::read_to_string(&files[0]).unwrap();
+    let text = read_secure_text(&ws, &files[0]);
     assert!(
         text.starts_with("# INTERNAL USE ONLY - NOT SUPPRESSED"),
         "{text}"
@@ -817,7 +817,7 @@ use xmatch::report::pirl::{self, ExportOptions, PirlLayout};
 use xmatch::report::publish::{self, PublishOptions, QuarterlyOutcome};
 use xmatch::workspace::Workspace;
 
-use crate::support::{parquet_files, read_parquet, strings};
+use crate::support::{parquet_files, read_parquet, read_secure_parquet, read_secure_text, strings};
 
 /// One generated state (2,000 participants, nightly run done) shared by the tests below:
 /// generating and running it is the slow part, and none of them changes the lake.
@@ -986,7 +986,8 @@ fn key_to_truth(ws: &Workspace) -> HashMap<String, i64> {
     let (run, _) = xmatch::lake::current_snapshot(&ws.lake_dir())
         .unwrap()
         .unwrap();
-    let cw = read_parquet(
+    let cw = read_secure_parquet(
+        ws,
         &ws.secure_dir()
             .join("runs")
             .join(run.to_string())
@@ -1265,7 +1266,7 @@ async fn report_pirl_export_is_checked_secure_recorded_and_audited() {
             p.display()
         );
     }
-    let text = std::fs::read_to_string(&data).unwrap();
+    let text = read_secure_text(ws, &data);
     let layout = PirlLayout::builtin(&Catalog::builtin().unwrap()).unwrap();
     let mut lines = text.lines();
     let header: Vec<String> = layout.elements.iter().map(|e| e.pirl.to_string()).collect();
@@ -1328,7 +1329,7 @@ async fn report_pirl_export_is_checked_secure_recorded_and_audited() {
             "{program} MSG: report vs the PIRL file"
         );
     }
-    let report_text = std::fs::read_to_string(&report).unwrap();
+    let report_text = read_secure_text(ws, &report);
     assert_eq!(report_text.lines().count(), out.extract.failures.len() + 1);
     assert!(report_text.starts_with("element,name,check,rows,first_person_keys\n"));
 

@@ -180,3 +180,37 @@ pub fn run_nightly_at_failpoint(
         .output()
         .unwrap()
 }
+
+/// A secure zone at `dir` under a fixed test key (id `k1-test`), for tests that write a
+/// snapshot without a workspace.
+pub fn test_zone(dir: &std::path::Path) -> xmatch::secure::SecureZone {
+    xmatch::secure::SecureZone::new(
+        dir,
+        xmatch::secure::Keyring::new(("k1-test", &[0x5a; 32]), []),
+    )
+}
+
+/// The plaintext of a sealed secure-zone file of a workspace (tests read secure files
+/// only through this, as every reader in xmatch does).
+pub fn read_secure(ws: &xmatch::workspace::Workspace, path: &std::path::Path) -> Vec<u8> {
+    ws.secure_zone()
+        .unwrap()
+        .read(path)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A sealed secure-zone CSV file as text.
+pub fn read_secure_text(ws: &xmatch::workspace::Workspace, path: &std::path::Path) -> String {
+    String::from_utf8(read_secure(ws, path)).unwrap()
+}
+
+/// All record batches of a sealed secure-zone Parquet file.
+pub fn read_secure_parquet(
+    ws: &xmatch::workspace::Workspace,
+    path: &std::path::Path,
+) -> Vec<arrow::array::RecordBatch> {
+    ws.secure_zone()
+        .unwrap()
+        .parquet(path, None)
+        .unwrap_or_else(|e| panic!("{e}"))
+}
