@@ -5,6 +5,7 @@
 //! [`crate::workspace`]).
 
 pub mod backup;
+pub mod rotate;
 
 use std::path::{Path, PathBuf};
 
