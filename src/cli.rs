@@ -249,7 +249,8 @@ pub enum Command {
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
     },
-    /// The workspace key's lifecycle: a passphrase-wrapped backup and its restore.
+    /// The workspace key's lifecycle: a passphrase-wrapped backup and its restore,
+    /// rotation to a new key and the old key's retirement.
     Key {
         #[command(subcommand)]
         action: KeyCommand,
@@ -341,6 +342,20 @@ pub enum KeyCommand {
         /// The key id the backup must hold (when the store is gone too).
         #[arg(long, value_name = "ID")]
         expect_key_id: Option<String>,
+    },
+    /// Begin a rotation: a new key beside the current one. Until `retire`, runs tokenize
+    /// participants under both keys and accept partner files under either.
+    Rotate,
+    /// End the rotation from key id OLD: secure-zone files sealed again under the new
+    /// key, the old key's registry tokens deleted, the new key made the workspace's.
+    /// Refused while a run is in progress, or while some person is known under OLD only
+    /// (unless --force).
+    Retire {
+        /// The key id being retired (the current one, as a check).
+        old: String,
+        /// Retire even if some persons have no tokens under the new key yet.
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -850,6 +865,17 @@ pub async fn run(cli: Cli) -> Result<()> {
                         crate::keys::backup::restore(&ws, &pass, &from, expect_key_id.as_deref())
                             .await?;
                     println!("{report}");
+                }
+                KeyCommand::Rotate => {
+                    let actor = crate::breach::current_user();
+                    println!("{}", crate::keys::rotate::rotate(&ws, &actor).await?);
+                }
+                KeyCommand::Retire { old, force } => {
+                    let actor = crate::breach::current_user();
+                    println!(
+                        "{}",
+                        crate::keys::rotate::retire(&ws, &old, force, &actor).await?
+                    );
                 }
             }
         }

@@ -63,6 +63,14 @@ pub enum WorkspaceError {
         store: String,
         file: String,
     },
+    #[error(
+        "a key rotation to key id {id} is under way but {path} is {problem}: restore it from the backup taken after `xmatch key rotate`"
+    )]
+    NextKey {
+        path: PathBuf,
+        id: String,
+        problem: String,
+    },
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -345,14 +353,54 @@ impl Workspace {
         load_key(&self.key_path())
     }
 
-    /// The secure zone, with the key its files are sealed under.
-    pub fn secure_zone(&self) -> Result<SecureZone, WorkspaceError> {
-        Ok(self.secure_zone_for(&self.load_key()?))
+    /// The key a rotation moves to, beside the current one: `<key path>.next`.
+    pub fn next_key_path(&self) -> PathBuf {
+        let mut s = self.key_path().into_os_string();
+        s.push(".next");
+        PathBuf::from(s)
     }
 
-    /// The secure zone sealed under `key` (already loaded).
-    pub fn secure_zone_for(&self, key: &Key) -> SecureZone {
-        SecureZone::new(self.secure_dir(), Keyring::new((key.id(), key.bytes()), []))
+    /// The secure zone, with the key its files are sealed under (and, during a rotation,
+    /// the new key, which files may be sealed under too).
+    pub fn secure_zone(&self) -> Result<SecureZone, WorkspaceError> {
+        let key = self.load_key()?;
+        let next = self.next_key_path();
+        let next = if next.exists() {
+            Some(load_key(&next)?)
+        } else {
+            None
+        };
+        Ok(self.secure_zone_for(&key, next.as_ref()))
+    }
+
+    /// The secure zone sealed under `key`, opening files under `next` too.
+    pub fn secure_zone_for(&self, key: &Key, next: Option<&Key>) -> SecureZone {
+        SecureZone::new(
+            self.secure_dir(),
+            Keyring::new((key.id(), key.bytes()), next.map(|k| (k.id(), k.bytes()))),
+        )
+    }
+
+    /// The key of the rotation the store says is under way, if one is: its file must be
+    /// there and hold that key id.
+    pub fn load_next_key(&self, store_next: Option<&str>) -> Result<Option<Key>, WorkspaceError> {
+        let Some(id) = store_next else {
+            return Ok(None);
+        };
+        let path = self.next_key_path();
+        let problem = |problem: String| WorkspaceError::NextKey {
+            path: path.clone(),
+            id: id.to_string(),
+            problem,
+        };
+        if !path.exists() {
+            return Err(problem("missing".into()));
+        }
+        let key = load_key(&path)?;
+        if key.id() != id {
+            return Err(problem(format!("key id {}", key.id())));
+        }
+        Ok(Some(key))
     }
 
     /// Opens the store and the key and checks they belong together.
@@ -492,7 +540,7 @@ pub fn key_id_path(key_path: &Path) -> PathBuf {
 
 /// Writes a fresh key from the OS random source and a random key id beside it. The key id
 /// is random, never derived from the key, so publishing it reveals nothing.
-fn create_key(path: &Path) -> Result<(), WorkspaceError> {
+pub(crate) fn create_key(path: &Path) -> Result<(), WorkspaceError> {
     if let Some(dir) = path.parent() {
         create_private_dir(dir)?;
     }

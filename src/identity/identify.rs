@@ -53,6 +53,11 @@ pub struct IdentifiedBatch {
     /// What the probabilistic pass compares, one per row; empty unless asked for (see
     /// [`identify_with`]), because most rows of a source link on their tokens.
     pub features: Vec<Features>,
+    /// A tokenized batch made under another key than the tokenizer's (the other key of a
+    /// rotation, which the tokenizer [accepts](Tokenizer::accepts)): its id. Its tokens
+    /// link through the registry, which holds both keys' tokens; its encodings are under
+    /// that key and cannot be compared with the participants'.
+    pub other_key: Option<String>,
 }
 
 /// One record as the probabilistic pass sees it (rule set version 2): the Bloom-filter
@@ -155,6 +160,14 @@ pub enum IdentifyError {
         expected: String,
     },
     #[error(
+        "row {row}: the tokens were made under key `{found}`, but earlier rows of the batch under key `{first}`; a tokenized file holds one key's tokens"
+    )]
+    MixedKeys {
+        row: u64,
+        found: String,
+        first: String,
+    },
+    #[error(
         "row {row}: the tokens follow rule set version {found}; this xmatch reads versions 1 and {expected}"
     )]
     RuleSetVersion { row: u64, found: i64, expected: u32 },
@@ -209,10 +222,42 @@ pub fn identify_with(
         Layout::Tokenized => {
             let cols = TokColumns::new(batch, schema, tokenizer)?;
             let f = |r: usize| cols.row(r, features);
-            run(n, f)
+            let mut out = columnar(run(n, f), features);
+            out.other_key = cols
+                .key_id
+                .filter(|k| *k != tokenizer.key_id())
+                .map(str::to_string);
+            return Ok(out);
         }
     };
     Ok(columnar(rows, features))
+}
+
+/// A row's SSN token and record token.
+pub type RowKeys = (Option<Token>, Option<Token>);
+
+/// The SSN token and record token of some rows of a raw batch under `tokenizer`, in the
+/// order given: during a rotation, a run records the new key's record key of the review
+/// items whose records it sees.
+pub fn keys_of(
+    batch: &IngestBatch,
+    schema: &SourceSchema,
+    tokenizer: &Tokenizer,
+    today: NaiveDate,
+    rows: &[usize],
+) -> Result<Vec<RowKeys>, IdentifyError> {
+    let cols = RawColumns::new(batch, schema, false)?;
+    Ok(rows
+        .iter()
+        .map(|&r| {
+            let (fields, _) = cols.fields(r, today);
+            let ssn = tokenizer.token(super::token::Rule::Ssn, &fields);
+            let record = RawColumns::get(cols.record, r)
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| tokenizer.record_token(&schema.name, s));
+            (ssn, record)
+        })
+        .collect())
 }
 
 /// The [`Features`] of some rows of a batch (those the exact passes left unlinked), in
@@ -329,6 +374,7 @@ fn columnar(rows: Vec<RowOut>, features: bool) -> IdentifiedBatch {
         sex: Vec::with_capacity(n),
         ssn_last4: Vec::with_capacity(n),
         features: Vec::with_capacity(if features { n } else { 0 }),
+        other_key: None,
     };
     for r in rows {
         for (col, t) in out.tokens.iter_mut().zip(r.tokens) {
@@ -505,6 +551,8 @@ struct TokColumns<'a> {
     birth_year: Option<&'a Int64Array>,
     zip3: Option<&'a StringArray>,
     sex: Option<&'a StringArray>,
+    /// The key every row's tokens were made under (`None` for an empty batch).
+    key_id: Option<&'a str>,
 }
 
 impl<'a> TokColumns<'a> {
@@ -550,6 +598,7 @@ impl<'a> TokColumns<'a> {
             string_column(batch, schema, layout::KEY_ID)?.ok_or_else(|| missing(layout::KEY_ID))?;
         let versions = int(layout::RULE_SET_VERSION_COL)?
             .ok_or_else(|| missing(layout::RULE_SET_VERSION_COL))?;
+        let mut batch_key: Option<&'a str> = None;
         for r in 0..batch.batch.num_rows() {
             let row = batch.rows.get(r).copied().unwrap_or(r as u64 + 1);
             let key = if key_ids.is_valid(r) {
@@ -557,12 +606,23 @@ impl<'a> TokColumns<'a> {
             } else {
                 ""
             };
-            if key != tokenizer.key_id() {
+            if !tokenizer.accepts(key) {
                 return Err(IdentifyError::KeyMismatch {
                     row,
                     found: key.to_string(),
                     expected: tokenizer.key_id().to_string(),
                 });
+            }
+            match batch_key {
+                None => batch_key = Some(key),
+                Some(first) if first != key => {
+                    return Err(IdentifyError::MixedKeys {
+                        row,
+                        found: key.to_string(),
+                        first: first.to_string(),
+                    });
+                }
+                Some(_) => {}
             }
             let v = if versions.is_valid(r) {
                 versions.value(r)
@@ -598,6 +658,7 @@ impl<'a> TokColumns<'a> {
             birth_year: int(layout::BIRTH_YEAR)?,
             zip3: string_column(batch, schema, layout::ZIP3)?,
             sex: string_column(batch, schema, layout::SEX)?,
+            key_id: batch_key,
         })
     }
 

@@ -31,6 +31,13 @@ pub type PersonId = i64;
 /// `person_tokens.rule` value of a record-id token (case-management or agency record).
 pub const RECORD_RULE: i32 = 100;
 
+/// Added to the rule number of a token made under the key a rotation moves to
+/// (`xmatch key rotate`): both keys' tokens live in one table until `retire` deletes the
+/// old ones and takes this offset off the new ones. In memory both sit in the same maps:
+/// tokens under two keys never coincide, so every lookup finds the person whichever key
+/// a record was tokenized under.
+pub const NEXT_KEY_RULE_OFFSET: i32 = 1000;
+
 /// Which identifiers one participant row carries (already normalized and tokenized).
 #[derive(Debug, Clone, Default)]
 pub struct RowIdentity {
@@ -52,11 +59,16 @@ struct Person {
 /// also its stored `person_tokens.rule`) and one more for record tokens.
 const MAPS: usize = RULES.len() + 1;
 
-/// The map of a stored rule number.
+/// The map of a stored rule number (either key's).
 fn slot(rule: i32) -> Result<usize, IdError> {
-    match usize::try_from(rule) {
+    let base = if rule >= NEXT_KEY_RULE_OFFSET {
+        rule - NEXT_KEY_RULE_OFFSET
+    } else {
+        rule
+    };
+    match usize::try_from(base) {
         Ok(i) if i < RULES.len() => Ok(i),
-        _ if rule == RECORD_RULE => Ok(RULES.len()),
+        _ if base == RECORD_RULE => Ok(RULES.len()),
         _ => Err(IdError::UnknownRule(rule)),
     }
 }
@@ -274,6 +286,19 @@ impl Registry {
         self.merge_blocks
             .extend(pairs.into_iter().map(|(a, b)| (a.min(b), a.max(b))));
         self
+    }
+
+    /// Remembers `token` (stored rule number `rule`) for `person`: a rotation's new-key
+    /// tokens, added after resolution. `true` when the registry did not hold it for that
+    /// person yet (the caller then stores it).
+    pub fn add_next_key_token(
+        &mut self,
+        rule: i32,
+        token: Token,
+        person: PersonId,
+    ) -> Result<bool, IdError> {
+        let s = slot(rule)?;
+        Ok(self.insert_token(s, token, person))
     }
 
     /// Persons known, merged ones included.
@@ -827,6 +852,33 @@ mod tests {
         assert!(matches!(
             Registry::from_rows([(1, key(), None)], [(42, t, 1)], []),
             Err(IdError::UnknownRule(42))
+        ));
+    }
+
+    #[test]
+    fn a_rotations_new_key_tokens_find_the_same_person() {
+        let mut reg = Registry::from_rows(
+            [(1, key(), None)],
+            [(Rule::Ssn.index() as i32, [1; 32], 1)],
+            Vec::<(String, PersonId)>::new(),
+        )
+        .unwrap();
+        let next = Rule::Ssn.index() as i32 + NEXT_KEY_RULE_OFFSET;
+        assert!(reg.add_next_key_token(next, [2; 32], 1).unwrap());
+        assert!(
+            !reg.add_next_key_token(next, [2; 32], 1).unwrap(),
+            "held already"
+        );
+        for token in [[1; 32], [2; 32]] {
+            assert_eq!(reg.holder(Rule::Ssn, &token), Holder::One(1));
+        }
+        assert!(
+            reg.add_next_key_token(RECORD_RULE + NEXT_KEY_RULE_OFFSET, [3; 32], 1)
+                .unwrap()
+        );
+        assert!(matches!(
+            reg.add_next_key_token(NEXT_KEY_RULE_OFFSET + 42, [4; 32], 1),
+            Err(IdError::UnknownRule(_))
         ));
     }
 }

@@ -213,6 +213,9 @@ pub struct Tokenizer {
     base: HmacSha256,
     /// The similarity encodings and blocking keys under the same key (rule set v2).
     linkage: Arc<(Encoder, Blocker)>,
+    /// Other key ids whose tokenized files are taken too: during a key rotation the
+    /// registry holds tokens under both keys (see `registry::NEXT_KEY_RULE_OFFSET`).
+    accepts: Vec<String>,
 }
 
 impl fmt::Debug for Tokenizer {
@@ -245,7 +248,22 @@ impl Tokenizer {
             base: <HmacSha256 as Mac>::new_from_slice(key)
                 .expect("HMAC accepts keys of any length"),
             linkage: Arc::new((Encoder::new(key), Blocker::new(key))),
+            accepts: Vec::new(),
         }
+    }
+
+    /// The same tokenizer, also taking tokenized files made under `key_id` (the other
+    /// key of a rotation in progress).
+    pub fn accepting(mut self, key_id: &str) -> Tokenizer {
+        if key_id != self.key_id && !self.accepts.iter().any(|k| k == key_id) {
+            self.accepts.push(key_id.to_owned());
+        }
+        self
+    }
+
+    /// Whether a tokenized file made under `key_id` is taken.
+    pub fn accepts(&self, key_id: &str) -> bool {
+        key_id == self.key_id || self.accepts.iter().any(|k| k == key_id)
     }
 
     /// The Bloom-filter encoder under this key (see [`super::bloom`]).

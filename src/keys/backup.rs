@@ -312,7 +312,7 @@ pub async fn restore(
     let written = super::install(&ws.key_path(), &key)?;
     let next_key_id = match &next {
         Some(n) => {
-            super::install(&super::next_key_path(ws), n)?;
+            super::install(&ws.next_key_path(), n)?;
             Some(n.id().to_string())
         }
         None => None,

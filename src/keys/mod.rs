@@ -1,10 +1,11 @@
 //! The workspace key's lifecycle (`xmatch key`): a passphrase-wrapped backup and its
-//! restore.
+//! restore, and rotation to a new key (see [`rotate`]).
 //!
 //! The key is `key/xmatch.key` with its id in `key/xmatch.key.id` (see
 //! [`crate::workspace`]).
 
 pub mod backup;
+pub mod rotate;
 
 use std::path::{Path, PathBuf};
 
@@ -56,21 +57,44 @@ pub enum KeyError {
     },
     #[error("key backup: {0}")]
     Backup(String),
+    #[error(transparent)]
+    Secure(#[from] crate::secure::SecureError),
+    #[error("{path} holds the current key: remove it and rotate again")]
+    NextIsCurrent { path: PathBuf },
+    #[error("the state store has no workspace row: run `xmatch init`")]
+    NotInitialised,
+    #[error(
+        "a rotation to key id {next} is already under way: finish it with `xmatch key retire` first"
+    )]
+    RotationUnderWay { next: String },
+    #[error(
+        "no rotation is under way (the workspace key is {current}): begin one with `xmatch key rotate`"
+    )]
+    NoRotation { current: String },
+    #[error("key id {given} is not the workspace's current key ({current}); nothing retired")]
+    NotCurrentKey { given: String, current: String },
+    #[error(
+        "run(s) {runs:?} still in progress: wait for them (stop the daemon and timers during a retire)"
+    )]
+    RunsInProgress { runs: Vec<i64> },
+    #[error(
+        "{persons} person(s) have tokens under key id {old} only (no run has seen them since `key rotate`): run the nightly pipeline first, or pass --force to retire anyway (they keep their person keys and temporary IDs, and are found by tokens again once a run sees them)"
+    )]
+    Uncovered { persons: u64, old: String },
+    #[error(
+        "the workspace's keys changed while this command worked (another rotate or retire?): run it again"
+    )]
+    Changed,
+    #[error("recovering interrupted runs: {0}")]
+    Run(String),
     #[error("the operating system's random source failed: {0}")]
     Random(String),
-}
-
-/// The key of a rotation in progress, beside the current one: `<key path>.next`.
-pub fn next_key_path(ws: &Workspace) -> PathBuf {
-    let mut s = ws.key_path().into_os_string();
-    s.push(".next");
-    PathBuf::from(s)
 }
 
 /// The workspace's keys: the current one, then a rotation's new one if there is one.
 pub(crate) fn workspace_keys(ws: &Workspace) -> Result<Vec<Key>, KeyError> {
     let mut keys = vec![ws.load_key()?];
-    let next = next_key_path(ws);
+    let next = ws.next_key_path();
     if next.exists() {
         keys.push(crate::workspace::load_key(&next)?);
     }

@@ -31,14 +31,18 @@ use super::lease;
 use super::linkage::{Decisions, SourceLinkage, Unlinked};
 use super::outputs::{self, EvidenceRows, MatchRows, Period};
 use super::progress::Progress;
-use super::summary::{EvidenceSummary, OutputSummary, RunSummary, SourceSummary, peak_rss_bytes};
+use super::summary::{
+    EvidenceSummary, OutputSummary, RotationSummary, RunSummary, SourceSummary, peak_rss_bytes,
+};
 use crate::deid::{self, from_date32, program_year};
 use crate::identity::blocking::BlockKeys;
 use crate::identity::identify::{
     Features, IdentifiedBatch, IdentifyError, blocks_of, features_of, features_with_blocks,
-    identify_with,
+    identify, identify_with, keys_of,
 };
-use crate::identity::registry::{Changes, PersonId, Registry, RowIdentity};
+use crate::identity::registry::{
+    Changes, NEXT_KEY_RULE_OFFSET, PersonId, RECORD_RULE, Registry, RowIdentity,
+};
 use crate::identity::ssn::Last4;
 use crate::identity::token::{RULES, Rule, Token, Tokenizer};
 use crate::ingest::{self, FileFormat, IngestBatch, Layout, Reject, SourceFile};
@@ -127,6 +131,10 @@ pub enum RunError {
     Retention { path: PathBuf, problem: String },
     #[error("failure injected at `{0}` (XMATCH_FAILPOINT)")]
     Injected(&'static str),
+    #[error(
+        "the workspace's keys changed while this run worked (a key rotation began or was retired); nothing was published: run it again"
+    )]
+    KeysChanged,
 }
 
 fn arrow_err(what: &str) -> impl FnOnce(arrow::error::ArrowError) -> RunError + '_ {
@@ -219,6 +227,9 @@ pub struct RunContext {
     pub opts: RunOptions,
     pub store: Store,
     pub key: Key,
+    /// The key a rotation in progress moves to (`xmatch key rotate`): runs tokenize
+    /// participants under it too, and take partner files made under it.
+    pub next_key: Option<Key>,
     pub run_id: i64,
     pub lease: Lease,
     pub handle: tokio::runtime::Handle,
@@ -238,6 +249,10 @@ where
     F: FnOnce(RunContext) -> Result<T, RunError> + Send + 'static,
 {
     let (store, key) = ws.open_keyed().await?;
+    let next_key = {
+        let row = store.workspace().await?;
+        ws.load_next_key(row.as_ref().and_then(|r| r.next_key_id.as_deref()))?
+    };
     recover(ws, &store).await?;
     let run_id = store
         .start_run_with(&NewRun {
@@ -282,6 +297,7 @@ where
         opts: opts.clone(),
         store: store.clone(),
         key,
+        next_key,
         run_id,
         lease: lease.clone(),
         handle: tokio::runtime::Handle::current(),
@@ -376,6 +392,13 @@ struct Runner<'a> {
     store: &'a Store,
     catalog: Catalog,
     tokenizer: Tokenizer,
+    /// During a key rotation, the new key's tokenizer: participants are tokenized under
+    /// it too, and their new-key tokens join the registry.
+    next_tokenizer: Option<Tokenizer>,
+    /// During a rotation, the record keys of review items by source, and the new-key
+    /// keys found for them (see `store::keys`).
+    review_keys: HashMap<String, HashSet<Token>>,
+    review_rekeys: Vec<(String, Token, Token)>,
     /// Seals the run's secure-zone files.
     zone: crate::secure::SecureZone,
     run_id: i64,
@@ -411,8 +434,17 @@ impl<'a> Runner<'a> {
             opts: &cx.opts,
             store: &cx.store,
             catalog: Catalog::builtin()?,
-            tokenizer: Tokenizer::new(cx.key.bytes(), cx.key.id()),
-            zone: cx.ws.secure_zone_for(&cx.key),
+            tokenizer: match &cx.next_key {
+                Some(next) => Tokenizer::new(cx.key.bytes(), cx.key.id()).accepting(next.id()),
+                None => Tokenizer::new(cx.key.bytes(), cx.key.id()),
+            },
+            next_tokenizer: cx
+                .next_key
+                .as_ref()
+                .map(|k| Tokenizer::new(k.bytes(), k.id())),
+            review_keys: HashMap::new(),
+            review_rekeys: Vec::new(),
+            zone: cx.ws.secure_zone_for(&cx.key, cx.next_key.as_ref()),
             run_id: cx.run_id,
             handle: cx.handle.clone(),
             passes,
@@ -420,6 +452,10 @@ impl<'a> Runner<'a> {
             summary: RunSummary {
                 run_id: cx.run_id,
                 pipeline: cx.pipeline.name.clone(),
+                rotation: cx.next_key.as_ref().map(|k| RotationSummary {
+                    next_key_id: k.id().to_string(),
+                    ..RotationSummary::default()
+                }),
                 ..Default::default()
             },
             quality: BTreeMap::new(),
@@ -441,6 +477,9 @@ impl<'a> Runner<'a> {
         crate::failpoint::hit("run.start");
         let t = Instant::now();
         let snapshot = Snapshot::begin(&self.ws.lake_dir(), &self.zone, self.run_id)?;
+        if self.next_tokenizer.is_some() {
+            self.review_keys = self.handle.block_on(self.store.link_review_keys())?;
+        }
         let participants_cfg = self
             .pipeline
             .sources
@@ -482,6 +521,23 @@ impl<'a> Runner<'a> {
         let mut resolution = registry.resolve(&idents.rows)?;
         // Each row's tokens were only needed to resolve it.
         idents.rows = Vec::new();
+        // During a rotation every participant's tokens under the new key join the
+        // registry (and its commit) for the person the row resolved to: by `retire`
+        // every person is known under the new key, with the same person key.
+        let next_tokens = std::mem::take(&mut idents.next_tokens);
+        let mut added = 0u64;
+        for (row, tokens) in next_tokens.into_iter().enumerate() {
+            let person = resolution.person_of_row[row];
+            for (rule, token) in tokens {
+                if registry.add_next_key_token(rule, token, person)? {
+                    resolution.changes.new_tokens.push((rule, token, person));
+                    added += 1;
+                }
+            }
+        }
+        if let Some(r) = self.summary.rotation.as_mut() {
+            r.tokens_added = added;
+        }
         self.summary.identity = resolution.stats;
         let st = resolution.stats;
         self.progress.done(
@@ -806,7 +862,12 @@ impl<'a> Runner<'a> {
                         pipeline: self.pipeline.name.clone(),
                     });
                 }
+                let next_id = self.next_tokenizer.as_ref().map(|t| t.key_id());
+                if !tx.keys_unchanged(self.tokenizer.key_id(), next_id).await? {
+                    return Err(RunError::KeysChanged);
+                }
                 tx.apply_registry_changes(self.run_id, changes).await?;
+                tx.record_review_rekeys(&self.review_rekeys).await?;
                 tx.record_source_files(self.run_id, &self.source_files)
                     .await?;
                 Ok::<_, RunError>(tx)
@@ -1076,7 +1137,26 @@ impl<'a> Runner<'a> {
         let record_col = schema
             .identity_column(IdentityRole::RecordId)
             .map(|c| c.name.clone());
-        let rejects = self.read_source(cfg, self.prob.enabled, |_, batch, ids| {
+        let layout = layout_of(cfg);
+        let today = self.opts.today;
+        let rejects = self.read_source(cfg, self.prob.enabled, |runner, batch, ids| {
+            // A tokenized participants file carries one key's tokens only: its persons
+            // get no new-key tokens, which `retire` then reports.
+            if let (Some(next), Layout::Raw) = (runner.next_tokenizer.as_ref(), layout) {
+                let under_next = identify(&batch, &schema, layout, next, today)?;
+                for i in 0..batch.batch.num_rows() {
+                    let mut tokens = Vec::new();
+                    for rule in RULES {
+                        if let Some(t) = under_next.tokens[rule.index()][i] {
+                            tokens.push((rule.index() as i32 + NEXT_KEY_RULE_OFFSET, t));
+                        }
+                    }
+                    if let Some(t) = under_next.record_token[i] {
+                        tokens.push((RECORD_RULE + NEXT_KEY_RULE_OFFSET, t));
+                    }
+                    idents.next_tokens.push(tokens);
+                }
+            }
             let record_ids = record_col
                 .as_deref()
                 .and_then(|c| batch.batch.column_by_name(c))
@@ -1152,6 +1232,59 @@ impl<'a> Runner<'a> {
             .collect())
     }
 
+    /// What a key rotation asks of an agency batch: the new-key record keys of the review
+    /// items among its rows (by the record id's token, or the SSN's for a source without
+    /// record ids), and whether the probabilistic pass may compare its rows (not when a
+    /// partner tokenized them under the other key: their encodings are under that key).
+    fn rotation_batch(
+        &mut self,
+        source: &str,
+        batch: &IngestBatch,
+        schema: &SourceSchema,
+        ids: &IdentifiedBatch,
+        by_ssn: bool,
+    ) -> Result<bool, RunError> {
+        let rows = batch.batch.num_rows() as u64;
+        if ids.other_key.is_some()
+            && let Some(r) = self.summary.rotation.as_mut()
+        {
+            r.rows_under_next_key += rows;
+        }
+        let Some(next) = self.next_tokenizer.as_ref() else {
+            return Ok(ids.other_key.is_none());
+        };
+        let Some(keys) = self.review_keys.get(source) else {
+            return Ok(ids.other_key.is_none());
+        };
+        // A tokenized file has no identifiers to tokenize again; one under the new key
+        // already carries the new keys.
+        if ids.other_key.is_none() && !batch_is_tokenized(batch) {
+            let key_of = |i: usize| {
+                if by_ssn {
+                    ids.tokens[Rule::Ssn.index()][i]
+                } else {
+                    ids.record_token[i]
+                }
+            };
+            let wanted: Vec<usize> = (0..batch.batch.num_rows())
+                .filter(|&i| key_of(i).is_some_and(|k| keys.contains(&k)))
+                .collect();
+            if !wanted.is_empty() {
+                let new = keys_of(batch, schema, next, self.opts.today, &wanted)?;
+                for (&i, (ssn, record)) in wanted.iter().zip(new) {
+                    let new_key = if by_ssn { ssn } else { record };
+                    if let (Some(old), Some(new_key)) = (key_of(i), new_key) {
+                        self.review_rekeys.push((source.to_string(), old, new_key));
+                        if let Some(r) = self.summary.rotation.as_mut() {
+                            r.reviews_rekeyed += 1;
+                        }
+                    }
+                }
+            }
+        }
+        Ok(ids.other_key.is_none())
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn link_evidence(
         &mut self,
@@ -1188,6 +1321,7 @@ impl<'a> Runner<'a> {
         };
         let rejects = self.read_source(cfg, false, |runner, batch, ids| {
             let b = &batch.batch;
+            let prob_here = runner.rotation_batch(&cfg.name, &batch, schema, &ids, false)?;
             // Strings are copied out only for the rows that link (about half of them).
             let text = |name: &str| {
                 b.column_by_name(name)
@@ -1225,7 +1359,7 @@ impl<'a> Runner<'a> {
             };
             let mut unlinked = Vec::new();
             let mut anchors = Vec::new();
-            let want_anchors = linkage.as_ref().is_some_and(|l| l.wants_anchor());
+            let want_anchors = prob_here && linkage.as_ref().is_some_and(|l| l.wants_anchor());
             for i in 0..b.num_rows() {
                 let outcome = index.link(&passes, &row_tokens(&ids, i));
                 match outcome {
@@ -1236,11 +1370,11 @@ impl<'a> Runner<'a> {
                             anchors.push((i, person, pass_names[pass]));
                         }
                     }
-                    _ if linkage.is_some() => unlinked.push((i, outcome)),
+                    _ if prob_here && linkage.is_some() => unlinked.push((i, outcome)),
                     _ => stats.count(outcome),
                 }
             }
-            let Some(l) = linkage.as_mut() else {
+            let Some(l) = linkage.as_mut().filter(|_| prob_here) else {
                 return Ok(());
             };
             add_anchors(l, &batch, schema, layout, &tokenizer, today, &anchors)?;
@@ -1321,6 +1455,7 @@ impl<'a> Runner<'a> {
             side.map(|s| SourceLinkage::new(&cfg.name, s, self.prob, decisions));
         let rejects = self.read_source(cfg, false, |runner, batch, ids| {
             let b = &batch.batch;
+            let prob_here = runner.rotation_batch(&cfg.name, &batch, schema, &ids, true)?;
             let missing = |c: &Option<String>| RunError::Column {
                 source_name: schema.name.clone(),
                 column: c.clone().unwrap_or_else(|| "(none declared)".into()),
@@ -1347,7 +1482,7 @@ impl<'a> Runner<'a> {
             let mut last_q: Option<(&str, Quarter)> = None;
             let mut unlinked = Vec::new();
             let mut anchors = Vec::new();
-            let want_anchors = linkage.as_ref().is_some_and(|l| l.wants_anchor());
+            let want_anchors = prob_here && linkage.as_ref().is_some_and(|l| l.wants_anchor());
             for i in 0..b.num_rows() {
                 let q = if qs.is_null(i) {
                     None
@@ -1386,11 +1521,11 @@ impl<'a> Runner<'a> {
                             cents: rescale_to_cents(wages.value(i), scale),
                         });
                     }
-                    _ if linkage.is_some() => unlinked.push((i, outcome, quarter)),
+                    _ if prob_here && linkage.is_some() => unlinked.push((i, outcome, quarter)),
                     _ => stats.count(outcome),
                 }
             }
-            let Some(l) = linkage.as_mut() else {
+            let Some(l) = linkage.as_mut().filter(|_| prob_here) else {
                 return Ok(());
             };
             add_anchors(l, &batch, schema, layout, &tokenizer, today, &anchors)?;
@@ -1522,11 +1657,22 @@ impl EvidenceSink<'_> {
 #[derive(Default)]
 struct ParticipantIdents {
     rows: Vec<RowIdentity>,
+    /// During a key rotation, each row's tokens under the new key (stored rule numbers).
+    next_tokens: Vec<Vec<(i32, Token)>>,
     row_numbers: Vec<u64>,
     record_ids: Vec<Option<String>>,
     ssn_last4: Vec<Option<Last4>>,
     /// Every row's probabilistic-pass features (empty when the pass is off).
     features: Vec<Features>,
+}
+
+/// Whether a batch is in the tokenized layout (it has the `key_id` column partner files
+/// carry).
+fn batch_is_tokenized(batch: &IngestBatch) -> bool {
+    batch
+        .batch
+        .column_by_name(crate::ingest::layout::KEY_ID)
+        .is_some()
 }
 
 fn layout_of(cfg: &SourceConfig) -> Layout {

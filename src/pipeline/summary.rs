@@ -64,6 +64,22 @@ pub struct RunSummary {
     pub stage_peak_rss_bytes: Vec<u64>,
     /// Peak resident memory of the process, in bytes, where the OS reports it.
     pub peak_rss_bytes: Option<u64>,
+    /// During a key rotation: the key id moved to, and what this run added under it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<RotationSummary>,
+}
+
+/// What a run during a key rotation did under the new key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RotationSummary {
+    pub next_key_id: String,
+    /// Registry tokens under the new key this run added (every participant's, once).
+    pub tokens_added: u64,
+    /// Review items whose record's key under the new key this run recorded.
+    pub reviews_rekeyed: u64,
+    /// Agency rows of partner files tokenized under the new key: linked on their tokens,
+    /// without the probabilistic pass (their encodings are under the other key).
+    pub rows_under_next_key: u64,
 }
 
 impl RunSummary {
@@ -104,6 +120,13 @@ impl fmt::Display for RunSummary {
             "persons {}  new {}  new temporary IDs {}  SSNs linked to temporary IDs {}  merges {}  new review items {}",
             i.persons, i.new_persons, i.new_temp_ids, i.ssn_linked, i.merges, i.reviews
         )?;
+        if let Some(r) = &self.rotation {
+            writeln!(
+                f,
+                "key rotation to {}: {} new-key registry tokens added, {} review items re-keyed, {} partner rows under the new key (tokens only)",
+                r.next_key_id, r.tokens_added, r.reviews_rekeyed, r.rows_under_next_key
+            )?;
+        }
         writeln!(f)?;
         for (source, l) in &self.links {
             let passes: Vec<String> = l

@@ -212,6 +212,46 @@ impl SecureZone {
         SealWriter::new(inner, &header, key)
     }
 
+    /// Seals the plaintext of `file` again, under this zone's sealing key, into `to` (a
+    /// new 0600 file), keeping the path and run its header records: a key's retirement
+    /// moves every file sealed under it to the new key. Returns the new bytes' SHA-256.
+    pub fn reseal(&self, file: &SealedFile, to: &Path) -> Result<String, SecureError> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut header = self.header(&file.header().path, file.header().run_id)?;
+        header.chunk_log2 = format::CHUNK_LOG2;
+        let key = self
+            .keys
+            .get(&header.key_id)
+            .expect("the sealing key is in the ring");
+        let out = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(to)
+            .map_err(io_err(to))?;
+        let mut w = SealWriter::new(
+            std::io::BufWriter::with_capacity(1 << 20, out),
+            &header,
+            key,
+        )?;
+        std::io::copy(&mut file.reader(0), &mut w).map_err(|e| match e.kind() {
+            io::ErrorKind::InvalidData => file.explain(&e),
+            _ => SecureError::Io {
+                path: to.to_path_buf(),
+                source: e,
+            },
+        })?;
+        let out = w
+            .finish()
+            .and_then(|b| b.into_inner().map_err(|e| e.into_error()))
+            .map_err(io_err(to))?;
+        out.sync_all().map_err(io_err(to))?;
+        crate::ingest::sha256_file(to).map_err(|e| SecureError::Io {
+            path: to.to_path_buf(),
+            source: io::Error::other(e.to_string()),
+        })
+    }
+
     /// The sealed bytes of `plaintext` as the file at `path`.
     pub fn seal_bytes(
         &self,

@@ -95,7 +95,12 @@ impl Store {
         let order = "ORDER BY written_at, id";
         let rows = match *filter {
             LineageFilter::Sha256(sha) => {
-                let sql = format!("{base} WHERE sha256 = $1 {order}");
+                // A secure-zone file sealed again at a key's retirement keeps its row;
+                // its new bytes' hash is in `lineage_reseals`.
+                let sql = format!(
+                    "{base} WHERE sha256 = $1 OR id IN \
+                     (SELECT lineage_id FROM lineage_reseals WHERE sha256 = $1) {order}"
+                );
                 let sha = sha.to_ascii_lowercase();
                 on_pool!(self, pool => {
                     sqlx::query(sqlx::AssertSqlSafe(sql)).bind(sha).fetch_all(pool).await?

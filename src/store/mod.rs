@@ -113,6 +113,8 @@ pub struct WorkspaceRow {
     pub key_id: String,
     pub rule_set_version: u32,
     pub created_at: DateTime<Utc>,
+    /// The key a rotation in progress moves to (`xmatch key rotate`).
+    pub next_key_id: Option<String>,
 }
 
 /// One entry of the audit table.
@@ -228,13 +230,15 @@ impl Store {
 
     /// The workspace row, if `init` has recorded one.
     pub async fn workspace(&self) -> Result<Option<WorkspaceRow>, StoreError> {
-        const SQL: &str = "SELECT key_id, rule_set_version, created_at FROM workspace WHERE id = 1";
+        const SQL: &str =
+            "SELECT key_id, rule_set_version, created_at, next_key_id FROM workspace WHERE id = 1";
         let row = on_pool!(self, pool => {
             sqlx::query(SQL).fetch_optional(pool).await?.map(|r| {
                 Ok::<_, sqlx::Error>(WorkspaceRow {
                     key_id: r.try_get("key_id")?,
                     rule_set_version: r.try_get::<i32, _>("rule_set_version")? as u32,
                     created_at: r.try_get("created_at")?,
+                    next_key_id: r.try_get("next_key_id")?,
                 })
             })
         });
@@ -378,6 +382,8 @@ pub fn redact_url(url: &str) -> String {
 
 mod registry;
 pub use registry::{RegistryRows, SourceFileRow};
+mod keys;
+pub use keys::RetiredCounts;
 mod runs;
 pub use runs::{Lease, LeaseOutcome, NewRun, RunMetrics, RunRow};
 mod lineage;

@@ -18,6 +18,7 @@ mod registry;
 mod report;
 mod report_html;
 mod review;
+mod rotation;
 mod schema;
 mod secure;
 mod serve;

@@ -287,6 +287,12 @@ fn tokenized_output_has_no_identifier_and_identifies_as_the_raw_file() {
             matches!(err, IdentifyError::KeyMismatch { row: 1, .. }),
             "{err}"
         );
+        // During a key rotation the other key's files are taken, and say so.
+        let rotating = Tokenizer::new(&[42; 32], "another-key").accepting(t.key_id());
+        let ids = identify(&batches[0], &s, Layout::Tokenized, &rotating, today()).unwrap();
+        assert_eq!(ids.other_key.as_deref(), Some(t.key_id()), "{ext}");
+        let own = identify(&batches[0], &s, Layout::Tokenized, &t, today()).unwrap();
+        assert_eq!(own.other_key, None);
     }
 }
 
