@@ -99,7 +99,9 @@ impl StoreTx {
             StoreTx::Sqlite(tx) => {
                 const SQL: &str = "SELECT key_id, next_key_id FROM workspace WHERE id = 1";
                 let r = sqlx::query(SQL).fetch_optional(&mut **tx).await?;
-                Ok(r.is_some_and(|r| {
+                // A store that `init` never recorded (its URL switched to after init)
+                // has no row, as `Workspace::open_keyed` allows; nor then a rotation.
+                Ok(r.map_or(next_key_id.is_none(), |r| {
                     r.try_get::<String, _>("key_id").ok().as_deref() == Some(key_id)
                         && r.try_get::<Option<String>, _>("next_key_id")
                             .ok()
@@ -112,7 +114,9 @@ impl StoreTx {
                 const SQL: &str =
                     "SELECT key_id, next_key_id FROM workspace WHERE id = 1 FOR UPDATE";
                 let r = sqlx::query(SQL).fetch_optional(&mut **tx).await?;
-                Ok(r.is_some_and(|r| {
+                // A store that `init` never recorded (its URL switched to after init)
+                // has no row, as `Workspace::open_keyed` allows; nor then a rotation.
+                Ok(r.map_or(next_key_id.is_none(), |r| {
                     r.try_get::<String, _>("key_id").ok().as_deref() == Some(key_id)
                         && r.try_get::<Option<String>, _>("next_key_id")
                             .ok()
