@@ -896,4 +896,34 @@ mod tests {
             .sum();
         assert_eq!(rows, 300_000);
     }
+
+    /// Sealing and opening speed on this machine (the cost encryption adds to a run is
+    /// about the secure zone's bytes divided by these).
+    /// `cargo test --release --lib seal_throughput -- --ignored --nocapture`
+    #[test]
+    #[ignore = "a measurement, not a check"]
+    fn seal_throughput() {
+        let dir = tempfile::tempdir().unwrap();
+        let z = zone(dir.path(), "k1-a", 1);
+        let data = plaintext(256 << 20);
+        let path = dir.path().join("big.parquet");
+        let t = std::time::Instant::now();
+        let mut w = z
+            .writer(&path, 1, Vec::with_capacity(data.len() + (1 << 20)))
+            .unwrap();
+        w.write_all(&data).unwrap();
+        let sealed = w.finish().unwrap();
+        let seal = t.elapsed().as_secs_f64();
+        std::fs::write(&path, &sealed).unwrap();
+        let t = std::time::Instant::now();
+        let back = z.read(&path).unwrap();
+        let open = t.elapsed().as_secs_f64();
+        assert_eq!(back.len(), data.len());
+        let mib = data.len() as f64 / (1 << 20) as f64;
+        println!(
+            "seal {:.0} MiB/s, open {:.0} MiB/s ({mib:.0} MiB)",
+            mib / seal,
+            mib / open
+        );
+    }
 }
