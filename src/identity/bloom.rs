@@ -241,7 +241,22 @@ impl Encoding {
 }
 
 /// `2 |a ∧ b| / (|a| + |b|)`; 0 for two empty filters.
+///
+/// Comparing candidate pairs is mostly this popcount loop. The baseline x86-64 target has
+/// no POPCNT instruction, so `count_ones` compiles to a dozen bit-twiddling instructions
+/// per word; on a CPU that has it (every x86-64 server since about 2009) the same loop
+/// compiled with the instruction enabled is chosen at run time.
 pub fn dice(a: &[u64], b: &[u64]) -> f64 {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("popcnt") {
+        // SAFETY: the CPU supports POPCNT, checked just above.
+        return unsafe { dice_popcnt(a, b) };
+    }
+    dice_portable(a, b)
+}
+
+#[inline(always)]
+fn dice_portable(a: &[u64], b: &[u64]) -> f64 {
     let (mut both, mut total) = (0u32, 0u32);
     for (x, y) in a.iter().zip(b) {
         both += (x & y).count_ones();
@@ -252,6 +267,12 @@ pub fn dice(a: &[u64], b: &[u64]) -> f64 {
     } else {
         2.0 * both as f64 / total as f64
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "popcnt")]
+fn dice_popcnt(a: &[u64], b: &[u64]) -> f64 {
+    dice_portable(a, b)
 }
 
 /// The precomputed masks of one field under one key.
@@ -487,6 +508,24 @@ mod tests {
 
     /// The fast path (precomputed masks, even-bit correction) must equal the definition:
     /// OR the grams' positions, then XOR `t` keyed input bits per output bit.
+    /// The run-time choice of popcount must not change a single coefficient.
+    #[test]
+    fn dice_with_and_without_popcnt_agree() {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..200 {
+            let a: Vec<u64> = (0..16).map(|_| next() & next()).collect();
+            let b: Vec<u64> = (0..16).map(|_| next() & next()).collect();
+            assert_eq!(dice(&a, &b).to_bits(), dice_portable(&a, &b).to_bits());
+        }
+        assert_eq!(dice(&[0; 16], &[0; 16]), 0.0);
+    }
+
     #[test]
     fn tables_equal_the_definition() {
         let k = key();

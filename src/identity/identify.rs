@@ -185,7 +185,9 @@ struct RowOut {
     zip3: Option<String>,
     sex: Option<Sex>,
     last4: Option<Last4>,
-    features: Option<Features>,
+    /// Boxed: only participants carry features, and every other source's row would
+    /// otherwise move a few hundred empty bytes through each batch's vectors.
+    features: Option<Box<Features>>,
 }
 
 /// Identifies every accepted row of `batch`. `today` bounds dates of birth (the run's
@@ -389,7 +391,7 @@ fn columnar(rows: Vec<RowOut>, features: bool) -> IdentifiedBatch {
         out.sex.push(r.sex);
         out.ssn_last4.push(r.last4);
         if let Some(f) = r.features {
-            out.features.push(f);
+            out.features.push(*f);
         }
     }
     out
@@ -537,7 +539,7 @@ impl<'a> RawColumns<'a> {
             zip3: fields.zip.as_ref().map(|z| z.zip3_str().to_string()),
             sex: fields.sex,
             last4,
-            features: features.then(|| Features::of(&fields, tok)),
+            features: features.then(|| Box::new(Features::of(&fields, tok))),
         }
     }
 }
@@ -703,7 +705,7 @@ impl<'a> TokColumns<'a> {
                 .and_then(|a| i32::try_from(a.value(r)).ok()),
             zip3: s(self.zip3, r).map(str::to_string),
             sex: s(self.sex, r).and_then(super::demo::sex),
-            features: features.then(|| self.features(r)),
+            features: features.then(|| Box::new(self.features(r))),
             ..RowOut::default()
         }
     }

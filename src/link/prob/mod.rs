@@ -385,6 +385,9 @@ pub struct SourcePass<'p, T> {
     side: &'p PersonSide,
     cfg: ProbConfig,
     pending: Vec<Pending<T>>,
+    /// `pairs[start..end]` of records whose every pair the household guard refuses:
+    /// decided as non-links before the model exists (see [`SourcePass::admit`]).
+    settled: Vec<(u32, u32)>,
     pairs: Vec<(u32, Pattern)>,
     counts: HashMap<Pattern, u64>,
     anchors: HashMap<Pattern, u64>,
@@ -403,6 +406,7 @@ impl<'p, T> SourcePass<'p, T> {
             side,
             cfg,
             pending: Vec::new(),
+            settled: Vec::new(),
             pairs: Vec::new(),
             counts: HashMap::new(),
             anchors: HashMap::new(),
@@ -479,8 +483,17 @@ impl<'p, T> SourcePass<'p, T> {
         }
     }
 
-    /// Takes a screened record with its features and compared pairs; `payload` is called
-    /// only when it has a candidate. Returns whether it had one.
+    /// Takes a screened record with its features and compared pairs. Returns whether the
+    /// record waits for the model (`payload` is called only then); a record that does
+    /// not is a non-link, to be counted by its exact outcome now.
+    ///
+    /// A record whose every candidate disagrees on both first name and SSN is a non-link
+    /// whatever the model says (the household guard in [`SourcePass::finish`]), and at a
+    /// million participants most records with candidates are such strangers: a wage
+    /// row's SSN tail and initials, or a surname's sound and birth month, are shared by
+    /// chance. Their pairs still count for EM and their probabilities for the estimated
+    /// recall, but their payloads are never built or kept (4 GB of waiting wage rows at
+    /// 1,000,000 participants before this).
     pub fn admit(
         &mut self,
         f: &Features,
@@ -503,11 +516,19 @@ impl<'p, T> SourcePass<'p, T> {
         }
         self.pairs.extend_from_slice(&pairs);
         self.report.records_with_candidates += 1;
+        let end = self.pairs.len() as u32;
+        if pairs
+            .iter()
+            .all(|&(_, p)| household_guard(p) == Some(Band::NonLink))
+        {
+            self.settled.push((start, end));
+            return false;
+        }
         self.pending.push(Pending {
             payload: payload(),
             record_key,
             start,
-            end: self.pairs.len() as u32,
+            end,
         });
         true
     }
@@ -614,6 +635,19 @@ impl<'p, T> SourcePass<'p, T> {
                 fields,
             });
         }
+        for (start, end) in std::mem::take(&mut self.settled) {
+            let best = self.pairs[start as usize..end as usize]
+                .iter()
+                .map(|&(row, pat)| {
+                    let tf = self.side.tf(row);
+                    (model.match_weight(pat, tf), model.probability(pat, tf))
+                })
+                .max_by(|a, b| a.0.total_cmp(&b.0));
+            if let Some((_, probability)) = best {
+                self.report.non_link += 1;
+                sum_all += probability;
+            }
+        }
         self.report.candidate_pairs = self.pairs.len() as u64;
         self.report.estimated_precision = if self.report.linked > 0 {
             sum_linked / self.report.linked as f64
@@ -705,6 +739,7 @@ mod tests {
         );
         let mut pass: SourcePass<'_, (u32, bool)> =
             SourcePass::new(&side, ProbConfig::default(), 1);
+        let mut waiting = 0u64;
         for i in 0..3000u32 {
             let mut f = people[i as usize].clone();
             // Every third record: one SSN digit wrong; every fifth: no SSN, a surname typo.
@@ -720,7 +755,7 @@ mod tests {
                 let l = f.last.take().unwrap();
                 f.last = Some(format!("{}{}", &l[..l.len() - 1], "X"));
             }
-            pass.offer(&Features::of(&f, &t), None, &[], || (i, true));
+            waiting += u64::from(pass.offer(&Features::of(&f, &t), None, &[], || (i, true)));
         }
         // Strangers: new people sharing a surname and initials with participants.
         for i in 0..500u32 {
@@ -728,9 +763,21 @@ mod tests {
             f.ssn = ssn::normalize(&format!("{:03}-{:02}-{:04}", 600 + i % 60, 91, 1000 + i)).ok();
             f.dob = NaiveDate::from_ymd_opt(2005, 1 + i % 12, 1 + i % 28);
             f.zip = Some(demo::zip(&format!("{:05}", 70000 + i)).unwrap());
-            pass.offer(&Features::of(&f, &t), None, &[], || (i, false));
+            waiting += u64::from(pass.offer(&Features::of(&f, &t), None, &[], || (i, false)));
         }
         let (decisions, report) = pass.finish();
+        // Strangers who share only an SSN tail with a participant disagree on first name
+        // and SSN with every candidate: settled as non-links without waiting for the
+        // model, yet counted like every other record with candidates.
+        assert_eq!(decisions.len() as u64, waiting);
+        assert!(
+            report.records_with_candidates > waiting,
+            "no stranger was settled early: {report:?}"
+        );
+        assert_eq!(
+            report.linked + report.review + report.non_link,
+            report.records_with_candidates
+        );
         let model = report.model.as_ref().unwrap();
         assert!(model.converged);
         let mut true_links = 0;
