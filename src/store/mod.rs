@@ -17,9 +17,6 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, Row, SqlitePool};
 
-static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
-
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("store URL `{0}` is neither sqlite:// nor postgres://")]
@@ -218,8 +215,8 @@ impl Store {
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match self {
-            Store::Sqlite(pool) => SQLITE_MIGRATIONS.run(pool).await?,
-            Store::Postgres(pool) => POSTGRES_MIGRATIONS.run(pool).await?,
+            Store::Sqlite(pool) => migrations::migrator(migrations::SQLITE).run(pool).await?,
+            Store::Postgres(pool) => migrations::migrator(migrations::POSTGRES).run(pool).await?,
         }
         Ok(())
     }
@@ -379,6 +376,8 @@ pub fn redact_url(url: &str) -> String {
         _ => url.to_string(),
     }
 }
+
+mod migrations;
 
 mod registry;
 pub use registry::{RegistryRows, SourceFileRow};
