@@ -765,6 +765,23 @@ mod tests {
             f.zip = Some(demo::zip(&format!("{:05}", 70000 + i)).unwrap());
             waiting += u64::from(pass.offer(&Features::of(&f, &t), None, &[], || (i, false)));
         }
+        // Strangers sharing a participant's SSN tail and initials, and nothing more.
+        for i in 0..200u32 {
+            let mut f = person(&t, i);
+            let first = f.first.take().unwrap();
+            f.first = Some(format!("{}ZQXWV", &first[..1]));
+            let tail = &f.ssn.as_ref().unwrap().digits()[5..];
+            let ssn = format!(
+                "8{:02}-9{}-{}",
+                i % 90,
+                i % 10,
+                std::str::from_utf8(tail).unwrap()
+            );
+            f.ssn = ssn::normalize(&ssn).ok();
+            f.dob = NaiveDate::from_ymd_opt(2004, 1 + i % 12, 1 + i % 28);
+            f.zip = Some(demo::zip(&format!("{:05}", 80000 + i)).unwrap());
+            waiting += u64::from(pass.offer(&Features::of(&f, &t), None, &[], || (i, false)));
+        }
         let (decisions, report) = pass.finish();
         // Strangers who share only an SSN tail with a participant disagree on first name
         // and SSN with every candidate: settled as non-links without waiting for the
