@@ -95,37 +95,29 @@ impl StoreTx {
         key_id: &str,
         next_key_id: Option<&str>,
     ) -> Result<bool, StoreError> {
-        match self {
-            StoreTx::Sqlite(tx) => {
-                const SQL: &str = "SELECT key_id, next_key_id FROM workspace WHERE id = 1";
-                let r = sqlx::query(SQL).fetch_optional(&mut **tx).await?;
-                // A store that `init` never recorded (its URL switched to after init)
-                // has no row, as `Workspace::open_keyed` allows; nor then a rotation.
-                Ok(r.map_or(next_key_id.is_none(), |r| {
-                    r.try_get::<String, _>("key_id").ok().as_deref() == Some(key_id)
-                        && r.try_get::<Option<String>, _>("next_key_id")
-                            .ok()
-                            .flatten()
-                            .as_deref()
-                            == next_key_id
-                }))
+        // PostgreSQL locks the row against a concurrent `retire`; SQLite's transaction
+        // already holds the database's one write lock.
+        let sql = match self {
+            StoreTx::Sqlite(_) => "SELECT key_id, next_key_id FROM workspace WHERE id = 1",
+            StoreTx::Postgres(_) => {
+                "SELECT key_id, next_key_id FROM workspace WHERE id = 1 FOR UPDATE"
             }
-            StoreTx::Postgres(tx) => {
-                const SQL: &str =
-                    "SELECT key_id, next_key_id FROM workspace WHERE id = 1 FOR UPDATE";
-                let r = sqlx::query(SQL).fetch_optional(&mut **tx).await?;
-                // A store that `init` never recorded (its URL switched to after init)
-                // has no row, as `Workspace::open_keyed` allows; nor then a rotation.
-                Ok(r.map_or(next_key_id.is_none(), |r| {
-                    r.try_get::<String, _>("key_id").ok().as_deref() == Some(key_id)
-                        && r.try_get::<Option<String>, _>("next_key_id")
-                            .ok()
-                            .flatten()
-                            .as_deref()
-                            == next_key_id
-                }))
-            }
-        }
+        };
+        // An unreadable value counts as a change, as a missing one does.
+        let row: Option<(Option<String>, Option<String>)> = on_tx!(self, conn => {
+            sqlx::query(sql).fetch_optional(&mut *conn).await?.map(|r| {
+                (
+                    r.try_get("key_id").ok(),
+                    r.try_get::<Option<String>, _>("next_key_id").ok().flatten(),
+                )
+            })
+        });
+        // A store that `init` never recorded (its URL switched to after init) has no row,
+        // as `Workspace::open_keyed` allows; nor then a rotation.
+        Ok(match row {
+            Some((key, next)) => key.as_deref() == Some(key_id) && next.as_deref() == next_key_id,
+            None => next_key_id.is_none(),
+        })
     }
 
     /// New-key record keys of review items seen in a run of the rotation.
