@@ -87,49 +87,55 @@ async fn stdout_stderr_logs_rejects_and_the_store_hold_no_ssn_name_or_dob() {
             }
         }
         for n in &names {
-            // The people are generated, so the context can be shown: it tells which
-            // part of the output spelled the name.
             if let Some(i) = find_word(&upper, n) {
-                let lo = upper.floor_char_boundary(i.saturating_sub(60));
-                let hi = upper.ceil_char_boundary((i + n.len() + 60).min(upper.len()));
-                panic!("a name ({n}) in {what}: …{:?}…", &upper[lo..hi]);
+                panic!(
+                    "a name ({n}) in {what}: …{:?}…",
+                    around(&upper, i, n.len(), 60)
+                );
             }
         }
         for d in &dobs {
             if let Some(i) = find_number(text, d) {
-                let lo = text.floor_char_boundary(i.saturating_sub(40));
-                let hi = text.ceil_char_boundary((i + d.len() + 40).min(text.len()));
-                panic!("a date of birth in {what}: …{:?}…", &text[lo..hi]);
+                panic!(
+                    "a date of birth in {what}: …{:?}…",
+                    around(text, i, d.len(), 40)
+                );
             }
         }
     }
 }
 
-/// Where `needle` occurs as a whole word: not inside a longer run of letters, and not
-/// part of an identifier (`wagner_peyser`, a column name, is not the surname Wagner).
-fn find_word(hay: &str, needle: &str) -> Option<usize> {
+/// `pad` characters either side of `hay[i..i + len]`: the people are generated, so the
+/// context can be shown, and it tells which part of the output spelled the value.
+fn around(hay: &str, i: usize, len: usize, pad: usize) -> &str {
+    let lo = hay.floor_char_boundary(i.saturating_sub(pad));
+    let hi = hay.ceil_char_boundary((i + len + pad).min(hay.len()));
+    &hay[lo..hi]
+}
+
+/// Where `needle` occurs with no byte of `part_of` right before or after it.
+fn find_alone(hay: &str, needle: &str, part_of: impl Fn(u8) -> bool) -> Option<usize> {
     let bytes = hay.as_bytes();
-    let word = |b: u8| b.is_ascii_alphabetic() || b == b'_';
     hay.match_indices(needle).map(|(i, _)| i).find(|&i| {
-        let before = i == 0 || !word(bytes[i - 1]);
-        let after = i + needle.len() >= bytes.len() || !word(bytes[i + needle.len()]);
+        let before = i == 0 || !part_of(bytes[i - 1]);
+        let after = i + needle.len() >= bytes.len() || !part_of(bytes[i + needle.len()]);
         before && after
     })
 }
 
+/// Where `needle` occurs as a whole word: not inside a longer run of letters, and not
+/// part of an identifier (`wagner_peyser`, a column name, is not the surname Wagner).
+fn find_word(hay: &str, needle: &str) -> Option<usize> {
+    find_alone(hay, needle, |b| b.is_ascii_alphabetic() || b == b'_')
+}
+
 /// Where `needle` (digits, perhaps with separators) occurs on its own: not inside a
-/// longer run of digits or letters. The store holds model parameters at full float precision and
-/// SHA-256 hashes in hex, whose long digit runs spell some generated `YYYYMMDD` birth
+/// longer run of digits or letters. The store holds model parameters at full float
+/// precision and SHA-256 hashes in hex, whose long digit runs spell some generated `YYYYMMDD` birth
 /// date or nine-digit SSN by chance in a few runs in a hundred (each run draws its own
 /// keys); a leaked value stands apart from its neighbours.
 fn find_number(hay: &str, needle: &str) -> Option<usize> {
-    let bytes = hay.as_bytes();
-    hay.match_indices(needle).map(|(i, _)| i).find(|&i| {
-        let before = i == 0 || !bytes[i - 1].is_ascii_alphanumeric();
-        let after =
-            i + needle.len() >= bytes.len() || !bytes[i + needle.len()].is_ascii_alphanumeric();
-        before && after
-    })
+    find_alone(hay, needle, |b| b.is_ascii_alphanumeric())
 }
 
 #[test]
