@@ -13,7 +13,10 @@ in alternating order, runs on the same incoming Parquet files:
                         that has duckdb), writing to a fresh output directory.
 
 Each run is a child process; its wall time and peak RSS (`ru_maxrss` from `os.wait4`) are
-measured here. Prints a table (samples, medians, peak memory, the ratios xmatch/peer) and
+measured here. `--also LABEL=BINARY` (repeatable) adds another build's shipped pipeline
+to every round, in the same alternation (an A/B of two builds: kinds `xmatch[LABEL] first`
+and `... steady`, with their paired ratios to the peer and to the main binary's runs).
+Prints a table (samples, medians, peak memory, the ratios xmatch/peer) and
 the exact commands; `--json FILE` writes the same as JSON. See benches/peer/README.md.
 
 Standard library only. DuckDB is installed on first use into a venv under
@@ -306,6 +309,16 @@ def bench(args: argparse.Namespace) -> int:
     xmatch = str(work / "xmatch")
     shutil.copy2(given, xmatch)
     binary = {"given": str(given), "copy": xmatch, "sha256": file_sha256(Path(xmatch))}
+    others = {}
+    for spec in args.also:
+        label, _, path = spec.partition("=")
+        if not label or not os.access(path, os.X_OK):
+            raise SystemExit(f"peer.py: --also {spec}: expected LABEL=BINARY, an executable")
+        copy = work / f"xmatch-{label}"
+        shutil.copy2(path, copy)
+        others[label] = {"given": str(Path(path).resolve()), "copy": str(copy),
+                         "sha256": file_sha256(copy)}
+        log(f"also: {label} = {path} (sha256 {others[label]['sha256'][:12]})")
     env = xmatch_env()
     py = python_with_duckdb(args.duckdb)
     version = subprocess.run([xmatch, "--version"], capture_output=True, text=True).stdout.strip()
@@ -355,11 +368,14 @@ def bench(args: argparse.Namespace) -> int:
         log(f"round {rnd} {kind}: {r['seconds']:.2f} s, peak {gib(r['peak_rss_bytes']):.2f} GiB"
             f" (load before {r['load_before']})")
 
-    def xmatch_block(rnd: int, pipeline: str) -> None:
+    def xmatch_block(rnd: int, pipeline: str, label: str | None = None) -> None:
         tag = "xmatch" if pipeline == SHIPPED_PIPELINE else "xmatch-exact"
+        binary_path = xmatch
+        if label is not None:
+            tag, binary_path = f"xmatch[{label}]", others[label]["copy"]
         ws = runs / f"{tag}-r{rnd}"
         copy_workspace(pristine, ws)
-        cmd = [xmatch, "-w", str(ws), "run", pipeline]
+        cmd = [binary_path, "-w", str(ws), "run", pipeline]
         for label in ("first", "steady"):
             r = measured(cmd, logs / f"{tag}-{label}-r{rnd}", env)
             must_succeed(r, f"{tag} {label} run (round {rnd})")
@@ -384,7 +400,9 @@ def bench(args: argparse.Namespace) -> int:
         if not args.keep:
             shutil.rmtree(out)
 
-    blocks = [lambda rnd, p=p: xmatch_block(rnd, p) for p in pipelines] + [peer_block]
+    blocks = [lambda rnd, p=p: xmatch_block(rnd, p) for p in pipelines]
+    blocks += [lambda rnd, lb=lb: xmatch_block(rnd, SHIPPED_PIPELINE, lb) for lb in others]
+    blocks += [peer_block]
     for rnd in range(1, args.rounds + 1):
         order = blocks if rnd % 2 == 1 else list(reversed(blocks))
         for block in order:
@@ -392,6 +410,7 @@ def bench(args: argparse.Namespace) -> int:
 
     result = summarize(args, work, version, duck, py, generation, kinds, samples)
     result["xmatch_binary"] = binary
+    result["also_binaries"] = others
     print(render(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
@@ -415,6 +434,16 @@ def summarize(args, work, version, duck, py, generation, kinds, samples) -> dict
             "median_of_paired_ratios": round(statistics.median(paired), 3),
             "paired_ratios": [round(x, 3) for x in paired],
         }
+        # An --also build against the main binary's same run, round by round.
+        if k.startswith("xmatch[") and ("xmatch " + k.rsplit(" ", 1)[1]) in samples:
+            base_kind = "xmatch " + k.rsplit(" ", 1)[1]
+            base = {r["round"]: r for r in samples[base_kind]}
+            paired = [r["seconds"] / base[r["round"]]["seconds"] for r in samples[k]]
+            ratios[f"{k} / {base_kind}"] = {
+                "ratio_of_medians": round(med[k]["seconds"] / med[base_kind]["seconds"], 3),
+                "median_of_paired_ratios": round(statistics.median(paired), 3),
+                "paired_ratios": [round(x, 3) for x in paired],
+            }
     return {
         "participants": args.participants, "seed": args.seed, "noise": args.noise,
         "rounds": args.rounds, "xmatch": version, "duckdb": duck, "duckdb_python": py,
@@ -504,6 +533,9 @@ def main() -> int:
     ap.add_argument("--xmatch-pipeline", choices=["shipped", "exact", "both"], default="shipped",
                     help="shipped: nightly-crossmatch as it ships (probabilistic pass on); "
                     "exact: the same with [match.probabilistic] enabled = false; both")
+    ap.add_argument("--also", action="append", default=[], metavar="LABEL=BINARY",
+                    help="also run the shipped pipeline with another build in every round "
+                    "(an A/B of two builds); repeatable")
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 2,
                     help="DuckDB threads (default: the machine's CPUs)")
     ap.add_argument("--sql", default=str(JOB_SQL), help="the peer job (default: job.sql here)")
