@@ -1,4 +1,4 @@
-//! Keyed blocking keys (rule set version 2): which records are worth comparing.
+//! Keyed blocking keys (rule set version 3): which records are worth comparing.
 //!
 //! Comparing every agency record with every participant is quadratic (twenty million wage
 //! rows × a million participants). The probabilistic pass therefore compares a record
@@ -8,12 +8,26 @@
 //!
 //! | kind                 | material                                   | survives                                  |
 //! |----------------------|--------------------------------------------|-------------------------------------------|
-//! | `ssn_head`           | SSN digits 1–5, initials                   | a wrong or swapped digit in 6–9           |
-//! | `ssn_tail`           | SSN digits 6–9, initials                   | a wrong or swapped digit in 1–5           |
+//! | `ssn_skip_1_3`       | SSN digits 4–9, initials                   | a wrong digit in 1–3, a swap within 1–3   |
+//! | `ssn_skip_3_5`       | SSN digits 1–2 and 6–9, initials           | a wrong digit in 3–5, a swap within 3–5   |
+//! | `ssn_skip_5_7`       | SSN digits 1–4 and 8–9, initials           | a wrong digit in 5–7, a swap within 5–7   |
+//! | `ssn_skip_7_9`       | SSN digits 1–6, initials                   | a wrong digit in 7–9, a swap within 7–9   |
 //! | `ssn_gap`            | SSN digits 1–4 and 7–9                     | digits 5 and 6 swapped, any name error    |
 //! | `dob_initials`       | DOB, initials                              | no or a wrong SSN, typos past the initial |
 //! | `soundex_last_month` | Soundex of the surname, birth year + month | first-name changes, day errors            |
 //! | `soundex_names_zip3` | Soundex of both names (sorted), ZIP3       | no SSN and no date of birth               |
+//!
+//! The four `ssn_skip` windows overlap by one digit, so every single wrong digit and every
+//! swap of two neighbouring digits falls inside one window and leaves that key intact.
+//! Six SSN digits and two initials are specific enough that a stranger rarely shares one
+//! with any of a million participants; rule set version 2 had an SSN head (five digits)
+//! and tail (four) with initials instead, and at a million participants 6.0 M of 12.6 M
+//! unlinked wage rows met some participant through them, nearly all strangers.
+//!
+//! `ssn_gap` carries no name, so a record it finds may have lost its initials too; but
+//! seven digits are shared with one participant in ten by chance at that scale. Records
+//! therefore *probe* it only when they have no `ssn_skip` key (a name is missing):
+//! participants carry it always (see [`BlockKeys::probes`]).
 //!
 //! *Initials* are the first letters of the normalized first and last names, sorted
 //! (`JOHN ADAMS` → `AJ`), so a record with its names in the wrong columns keeps its keys.
@@ -23,7 +37,8 @@
 //! `key = first 8 bytes, little-endian, of HMAC-SHA256(block key, kind 0x00 material)`
 //! with `block key = HMAC-SHA256(workspace key, "xmatch/v2/block")`: like tokens, a
 //! blocking key reveals nothing without the workspace key, so partner files can carry
-//! them. Sixty-four bits are plenty: a collision only adds a candidate pair.
+//! them. Sixty-four bits are plenty: a collision only adds a candidate pair. (The label
+//! kept its `v2`: version 3 changed which kinds there are, not how a key is derived.)
 
 use hmac::{Hmac, Mac};
 use rphonetic::Encoder as _;
@@ -38,17 +53,21 @@ type HmacSha256 = Hmac<Sha256>;
 /// The kinds of blocking key, in the order of [`BlockKeys::keys`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 pub enum BlockKind {
-    SsnHead,
-    SsnTail,
+    SsnSkip13,
+    SsnSkip35,
+    SsnSkip57,
+    SsnSkip79,
     SsnGap,
     DobInitials,
     SoundexLastMonth,
     SoundexNamesZip3,
 }
 
-pub const BLOCK_KINDS: [BlockKind; 6] = [
-    BlockKind::SsnHead,
-    BlockKind::SsnTail,
+pub const BLOCK_KINDS: [BlockKind; 8] = [
+    BlockKind::SsnSkip13,
+    BlockKind::SsnSkip35,
+    BlockKind::SsnSkip57,
+    BlockKind::SsnSkip79,
     BlockKind::SsnGap,
     BlockKind::DobInitials,
     BlockKind::SoundexLastMonth,
@@ -58,8 +77,10 @@ pub const BLOCK_KINDS: [BlockKind; 6] = [
 impl BlockKind {
     pub const fn name(self) -> &'static str {
         match self {
-            BlockKind::SsnHead => "ssn_head",
-            BlockKind::SsnTail => "ssn_tail",
+            BlockKind::SsnSkip13 => "ssn_skip_1_3",
+            BlockKind::SsnSkip35 => "ssn_skip_3_5",
+            BlockKind::SsnSkip57 => "ssn_skip_5_7",
+            BlockKind::SsnSkip79 => "ssn_skip_7_9",
             BlockKind::SsnGap => "ssn_gap",
             BlockKind::DobInitials => "dob_initials",
             BlockKind::SoundexLastMonth => "soundex_last_month",
@@ -73,6 +94,17 @@ impl BlockKind {
 
     pub fn from_name(name: &str) -> Option<BlockKind> {
         BLOCK_KINDS.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The SSN digits (0-based, `lo..hi`) an `ssn_skip` kind leaves out.
+    const fn skipped(self) -> Option<(usize, usize)> {
+        match self {
+            BlockKind::SsnSkip13 => Some((0, 3)),
+            BlockKind::SsnSkip35 => Some((2, 5)),
+            BlockKind::SsnSkip57 => Some((4, 7)),
+            BlockKind::SsnSkip79 => Some((6, 9)),
+            _ => None,
+        }
     }
 }
 
@@ -109,6 +141,17 @@ impl BlockKeys {
         BLOCK_KINDS
             .iter()
             .filter_map(|&k| Some((k, self.keys[k.index()]?)))
+    }
+
+    /// The keys an agency record looks participants up by: every present key, except
+    /// `ssn_gap` where an `ssn_skip` key is present. Those keys hold all of `ssn_gap`'s
+    /// digits but two and the initials besides, so only a record without initials needs
+    /// the nameless key, and probing it always would compare one record in ten with a
+    /// stranger at a million participants. Participants are indexed on every key.
+    pub fn probes(&self) -> impl Iterator<Item = (BlockKind, u64)> + '_ {
+        let named_ssn = self.keys[BlockKind::SsnSkip13.index()].is_some();
+        self.iter()
+            .filter(move |(k, _)| !(named_ssn && *k == BlockKind::SsnGap))
     }
 }
 
@@ -158,6 +201,21 @@ impl Blocker {
         }
         out
     }
+
+    /// The keys an agency record probes ([`BlockKeys::probes`]), without hashing the one
+    /// it would not probe: a wage file's unlinked rows are screened by the ten million.
+    pub fn probe_keys(&self, f: &IdentityFields) -> BlockKeys {
+        let mut out = BlockKeys::default();
+        for kind in BLOCK_KINDS {
+            if kind == BlockKind::SsnGap && out.keys[BlockKind::SsnSkip13.index()].is_some() {
+                continue;
+            }
+            if let Some(m) = material(kind, f) {
+                out.keys[kind.index()] = Some(self.key(kind, &m));
+            }
+        }
+        out
+    }
 }
 
 fn name_of(n: &Option<String>) -> Option<&str> {
@@ -175,15 +233,15 @@ pub fn material(kind: BlockKind, f: &IdentityFields) -> Option<Vec<u8>> {
     };
     let mut m = Vec::with_capacity(24);
     match kind {
-        BlockKind::SsnHead => {
+        BlockKind::SsnSkip13
+        | BlockKind::SsnSkip35
+        | BlockKind::SsnSkip57
+        | BlockKind::SsnSkip79 => {
             let (ssn, i) = (f.ssn.as_ref()?, initials()?);
-            m.extend_from_slice(&ssn.digits()[..5]);
-            m.push(0x1F);
-            m.extend_from_slice(&i);
-        }
-        BlockKind::SsnTail => {
-            let (ssn, i) = (f.ssn.as_ref()?, initials()?);
-            m.extend_from_slice(&ssn.digits()[5..]);
+            let (lo, hi) = kind.skipped().expect("an ssn_skip kind");
+            let d = ssn.digits();
+            m.extend_from_slice(&d[..lo]);
+            m.extend_from_slice(&d[hi..]);
             m.push(0x1F);
             m.extend_from_slice(&i);
         }
@@ -260,19 +318,37 @@ mod tests {
                 .map(|k| k.name())
                 .collect()
         };
-        // A digit wrong in the tail, in the head, digits 5 and 6 swapped.
-        let tail = b.keys(&f("JOHN", "ADAMS", Some("212-67-4481")));
-        assert!(shared(&tail).contains(&"ssn_head"));
-        let head = b.keys(&f("JOHN", "ADAMS", Some("213-67-4431")));
-        assert!(shared(&head).contains(&"ssn_tail"));
+        let named = |kinds: &[&str]| kinds.iter().any(|k| k.starts_with("ssn_skip"));
+        // Every wrong digit and every swap of neighbours keeps an ssn_skip key.
+        let digits = *b"212674431";
+        for i in 0..9 {
+            let mut d = digits;
+            d[i] = if d[i] == b'9' { b'1' } else { d[i] + 1 };
+            let typo = b.keys(&f("JOHN", "ADAMS", Some(std::str::from_utf8(&d).unwrap())));
+            assert!(named(&shared(&typo)), "digit {} wrong", i + 1);
+            if i < 8 && digits[i] != digits[i + 1] {
+                let mut d = digits;
+                d.swap(i, i + 1);
+                let swap = b.keys(&f("JOHN", "ADAMS", Some(std::str::from_utf8(&d).unwrap())));
+                assert!(
+                    named(&shared(&swap)),
+                    "digits {} and {} swapped",
+                    i + 1,
+                    i + 2
+                );
+            }
+        }
         let swapped = b.keys(&f("JOHN", "ADAMS", Some("212-64-7431")));
         assert!(shared(&swapped).contains(&"ssn_gap"));
+        // A stranger sharing five digits and the initials shares no key.
+        let stranger = b.keys(&f("JANE", "ALLEN", Some("212-67-9999")));
+        assert!(shared(&stranger).is_empty(), "{:?}", shared(&stranger));
         // Names in the wrong columns keep the initials.
         let crossed = b.keys(&f("ADAMS", "JOHN", Some("212-67-4481")));
-        assert!(shared(&crossed).contains(&"ssn_head"));
+        assert!(shared(&crossed).contains(&"ssn_skip_7_9"));
         // No SSN: date of birth and names still block.
         let none = b.keys(&f("JON", "ADAMS", None));
-        assert_eq!(none.get(BlockKind::SsnHead), None);
+        assert_eq!(none.get(BlockKind::SsnSkip13), None);
         assert!(shared(&none).contains(&"dob_initials"));
         assert!(shared(&none).contains(&"soundex_last_month"));
         assert!(shared(&none).contains(&"soundex_names_zip3"));
@@ -280,5 +356,32 @@ mod tests {
             Blocker::new(&[4; 32]).keys(&f("JOHN", "ADAMS", None)),
             b.keys(&f("JOHN", "ADAMS", None))
         );
+    }
+
+    #[test]
+    fn records_probe_the_nameless_ssn_key_only_without_initials() {
+        let b = Blocker::new(&[3; 32]);
+        let probed = |k: &BlockKeys| -> Vec<BlockKind> { k.probes().map(|(k, _)| k).collect() };
+        let full = b.keys(&f("JOHN", "ADAMS", Some("212-67-4431")));
+        assert!(
+            full.get(BlockKind::SsnGap).is_some(),
+            "participants carry it"
+        );
+        assert!(!probed(&full).contains(&BlockKind::SsnGap));
+        assert_eq!(probed(&full).len(), full.iter().count() - 1);
+        let mut nameless = f("JOHN", "ADAMS", Some("212-67-4431"));
+        nameless.first = None;
+        let k = b.keys(&nameless);
+        assert!(probed(&k).contains(&BlockKind::SsnGap));
+        assert_eq!(k.get(BlockKind::SsnGap), full.get(BlockKind::SsnGap));
+        // What a record probes is what it hashes for probing.
+        for fields in [f("JOHN", "ADAMS", Some("212-67-4431")), nameless] {
+            let all = b.keys(&fields);
+            let hashed = b.probe_keys(&fields);
+            assert_eq!(
+                hashed.iter().collect::<Vec<_>>(),
+                all.probes().collect::<Vec<_>>()
+            );
+        }
     }
 }

@@ -60,7 +60,7 @@ pub struct IdentifiedBatch {
     pub other_key: Option<String>,
 }
 
-/// One record as the probabilistic pass sees it (rule set version 2): the Bloom-filter
+/// One record as the probabilistic pass sees it (rule set versions 2 and 3): the Bloom-filter
 /// encodings of its fields, its blocking keys and its sex.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features {
@@ -276,8 +276,9 @@ pub fn features_of(
     encode_rows(batch, schema, layout, tokenizer, today, rows, None)
 }
 
-/// The blocking keys alone of some rows of a batch: about a sixth of the keyed hashing
-/// [`features_of`] does. The probabilistic pass screens unlinked records on them and
+/// The blocking keys an agency record probes (see
+/// [`crate::identity::blocking::BlockKeys::probes`]), alone, for some rows of a batch:
+/// a fraction of the keyed hashing [`features_of`] does. The probabilistic pass screens unlinked records on them and
 /// encodes only those that meet a participant (see [`crate::link::prob::SourcePass`]).
 pub fn blocks_of(
     batch: &IngestBatch,
@@ -291,7 +292,7 @@ pub fn blocks_of(
         Layout::Raw => {
             let cols = RawColumns::new(batch, schema, true)?;
             pick(rows, &|r| {
-                tokenizer.blocker().keys(&cols.fields(r, today).0)
+                tokenizer.blocker().probe_keys(&cols.fields(r, today).0)
             })
         }
         Layout::Tokenized => {

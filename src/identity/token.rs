@@ -53,14 +53,17 @@ use super::{IdentityFields, dob};
 /// be compared. Version 2 added the Bloom-filter encodings and blocking keys
 /// ([`super::bloom`], [`super::blocking`], labels `xmatch/v2/…`) and left every version 1
 /// token byte for byte as it was (labels `xmatch/v1/…`), so registries and partner files
-/// of version 1 stay valid; a version 1 partner file links on its tokens only.
-pub const RULE_SET_VERSION: u32 = 2;
+/// of version 1 stay valid; a version 1 partner file links on its tokens only. Version 3
+/// replaced the SSN blocking keys (`ssn_head`, `ssn_tail` became the four `ssn_skip`
+/// windows) and changed nothing else: a version 2 partner file still links on its tokens
+/// and encodings, and blocks on its date-of-birth and name keys only.
+pub const RULE_SET_VERSION: u32 = 3;
 
 /// The version in the exact tokens' labels (`xmatch/v1/ssn`): unchanged since version 1.
 pub const TOKEN_LABEL_VERSION: u32 = 1;
 
 /// Rule set versions a tokenized file may carry.
-pub const ACCEPTED_RULE_SET_VERSIONS: [i64; 2] = [1, 2];
+pub const ACCEPTED_RULE_SET_VERSIONS: [i64; 3] = [1, 2, 3];
 
 /// A 32-byte HMAC-SHA256 token.
 pub type Token = [u8; 32];

@@ -45,7 +45,7 @@ pub fn encoding_column(field: EncodedField) -> String {
     format!("enc_{}", field.name())
 }
 
-/// The blocking-key column of a kind, e.g. `blk_ssn_head`.
+/// The blocking-key column of a kind, e.g. `blk_ssn_skip_1_3`.
 pub fn block_column(kind: BlockKind) -> String {
     format!("blk_{}", kind.name())
 }
@@ -59,7 +59,7 @@ pub enum ColumnKind {
     Token(Rule),
     /// The Bloom-filter encoding of one field (rule set version 2).
     Encoding(EncodedField),
-    /// An 8-byte keyed blocking key (rule set version 2).
+    /// An 8-byte keyed blocking key (rule set version 2; the kinds of version 3).
     Block(BlockKind),
     /// The keyed token of the source's record id.
     RecordToken,
@@ -129,7 +129,10 @@ pub fn block_kinds(schema: &SourceSchema) -> Vec<BlockKind> {
     BLOCK_KINDS
         .into_iter()
         .filter(|k| match k {
-            BlockKind::SsnHead | BlockKind::SsnTail => has(IdentityRole::Ssn) && names,
+            BlockKind::SsnSkip13
+            | BlockKind::SsnSkip35
+            | BlockKind::SsnSkip57
+            | BlockKind::SsnSkip79 => has(IdentityRole::Ssn) && names,
             BlockKind::SsnGap => has(IdentityRole::Ssn),
             BlockKind::DobInitials => has(IdentityRole::Dob) && names,
             BlockKind::SoundexLastMonth => has(IdentityRole::Dob) && has(IdentityRole::LastName),

@@ -18,7 +18,7 @@ Bloom-filter field encodings (README "Probabilistic linkage (rule set version 2)
     output j  = XOR of the filter bits at positions("diffusion", u16be(j), 3, m)
     hex       = m/8 bytes, bit j is bit j mod 8 of byte j div 8
 
-Blocking keys (same README section):
+Blocking keys (same README section; the kinds of rule set version 3):
 
     block key = HMAC-SHA256(key, "xmatch/v2/block")
     key       = first 8 bytes of HMAC-SHA256(block key, kind + 0x00 + material), as hex
@@ -64,8 +64,17 @@ BLOOM = {
     "zip": ("xmatch/v2/bloom/zip", 128, 4),
 }
 DIFFUSION_T = 3
-BLOCK_KINDS = ["ssn_head", "ssn_tail", "ssn_gap", "dob_initials", "soundex_last_month",
-               "soundex_names_zip3"]
+# Version 3 replaced version 2's ssn_head (digits 1-5) and ssn_tail (6-9) with four
+# windows of skipped digits; the other kinds are unchanged.
+BLOCK_KINDS = {
+    2: ["ssn_head", "ssn_tail", "ssn_gap", "dob_initials", "soundex_last_month",
+        "soundex_names_zip3"],
+    3: ["ssn_skip_1_3", "ssn_skip_3_5", "ssn_skip_5_7", "ssn_skip_7_9", "ssn_gap",
+        "dob_initials", "soundex_last_month", "soundex_names_zip3"],
+}
+# ssn_skip_i_j: the SSN without its digits i..j (1-based, inclusive).
+SSN_SKIPS = {"ssn_skip_1_3": (1, 3), "ssn_skip_3_5": (3, 5), "ssn_skip_5_7": (5, 7),
+             "ssn_skip_7_9": (7, 9)}
 SEP = "\x1f"
 
 
@@ -180,6 +189,9 @@ SOUNDEX_EXAMPLES = {
 def material(kind, norm):
     ssn, dob, first, last, zip5 = (norm.get(f) for f in ("ssn", "dob", "first", "last", "zip"))
     initials = "".join(sorted(first[0] + last[0])) if first and last else None
+    if kind in SSN_SKIPS:
+        i, j = SSN_SKIPS[kind]
+        return ssn[:i - 1] + ssn[j:] + SEP + initials if ssn and initials else None
     if kind == "ssn_head":
         return ssn[:5] + SEP + initials if ssn and initials else None
     if kind == "ssn_tail":
@@ -211,7 +223,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "token_vectors.json")
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
-    if doc["rule_set_version"] not in (1, 2):
+    if doc["rule_set_version"] not in (1, 2, 3):
         sys.exit(f"unsupported rule_set_version {doc['rule_set_version']}")
     key = bytes.fromhex(doc["key_hex"])
     bloom = Bloom(key)
@@ -243,7 +255,7 @@ def main():
             encodable = value is not None and not (field in ("first", "last") and len(value) < 2)
             expected = bloom.encode(field, value) if encodable else None
             check(case, f"encoding {field}", expected, case.get("encodings", {}).get(field, missing))
-        for kind in BLOCK_KINDS:
+        for kind in BLOCK_KINDS[doc["rule_set_version"]]:
             recorded = case.get("blocking_keys", {}).get(kind, missing)
             mat = material(kind, norm)
             expected = {"material": mat, "key": block_key(block, kind, mat) if mat else None}

@@ -343,3 +343,67 @@ fn tokenize_command_writes_tokens_with_a_key_file() {
     let from_raw = flat(&identify_file(&raw, &s, Layout::Raw, &tokenizer()));
     assert_eq!(from_tok.tokens, from_raw.tokens);
 }
+
+/// A partner file tokenized at rule set version 2 (before the `ssn_skip` blocking keys)
+/// is still taken: the same tokens and encodings, its old SSN blocking columns ignored,
+/// its date-of-birth and name keys kept.
+#[test]
+fn a_version_2_tokenized_file_is_accepted_without_its_ssn_blocking_keys() {
+    use xmatch::identity::blocking::BlockKind;
+    use xmatch::identity::identify::features_of;
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema("public_assistance");
+    let raw = raw_file(dir.path());
+    let t = tokenizer();
+    let v3 = dir.path().join("pa.tok.csv");
+    tokenize(&SourceFile::new(&raw).unwrap(), &v3, &s, &t, today()).unwrap();
+    // Version 2's file: the SSN blocking columns under their old names, version 2.
+    let text = std::fs::read_to_string(&v3).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let version = header
+        .split(',')
+        .position(|c| c == "rule_set_version")
+        .unwrap();
+    let mut v2 = header
+        .replacen("blk_ssn_skip_1_3", "blk_ssn_head", 1)
+        .replacen("blk_ssn_skip_3_5", "blk_ssn_tail", 1)
+        .replace("blk_ssn_skip", "blk_ssn_unused");
+    v2.push('\n');
+    for line in lines {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[version], "3");
+        cells[version] = "2";
+        v2.push_str(&cells.join(","));
+        v2.push('\n');
+    }
+    let old = dir.path().join("pa.v2.csv");
+    std::fs::write(&old, v2).unwrap();
+
+    let features = |path: &Path| {
+        let (batches, _) = read_all(path, &s, Layout::Tokenized, 1024);
+        let rows: Vec<usize> = (0..batches[0].batch.num_rows()).collect();
+        features_of(&batches[0], &s, Layout::Tokenized, &t, today(), &rows).unwrap()
+    };
+    let (new, old_f) = (features(&v3), features(&old));
+    assert_eq!(
+        flat(&identify_file(&old, &s, Layout::Tokenized, &t)).tokens,
+        flat(&identify_file(&v3, &s, Layout::Tokenized, &t)).tokens
+    );
+    assert_eq!(new.len(), old_f.len());
+    let mut ssn_keys = 0;
+    for (n, o) in new.iter().zip(&old_f) {
+        assert_eq!(n.encoding, o.encoding);
+        assert_eq!(o.blocks.get(BlockKind::SsnSkip13), None);
+        ssn_keys += n.blocks.get(BlockKind::SsnSkip13).is_some() as usize;
+        assert_eq!(
+            n.blocks.get(BlockKind::DobInitials),
+            o.blocks.get(BlockKind::DobInitials)
+        );
+        assert_eq!(
+            n.blocks.get(BlockKind::SsnGap),
+            o.blocks.get(BlockKind::SsnGap)
+        );
+    }
+    assert!(ssn_keys >= 2, "the version 3 file has SSN keys: {ssn_keys}");
+}

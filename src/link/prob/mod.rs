@@ -271,14 +271,14 @@ impl PersonSide {
     /// Whether any participant row shares a blocking key with `blocks`.
     fn has_candidates(&self, blocks: &BlockKeys) -> bool {
         blocks
-            .iter()
+            .probes()
             .any(|(_, key)| !self.index.rows(key).is_empty())
     }
 
     /// Participant rows sharing a blocking key with `f`, each once.
     fn candidates(&self, f: &Features, out: &mut Vec<u32>) {
         out.clear();
-        for (_, key) in f.blocks.iter() {
+        for (_, key) in f.blocks.probes() {
             out.extend_from_slice(self.index.rows(key));
         }
         out.sort_unstable();
