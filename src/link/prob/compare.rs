@@ -9,8 +9,27 @@
 //! unrelated SSN about 0.35 (see `tests` below and the README). Level 0 always means
 //! "missing on either side": it carries no weight.
 
+use crate::identity::Sex;
 use crate::identity::bloom::{Encoding, Field};
 use crate::identity::identify::Features;
+
+/// What a comparison reads of a record: its encodings and sex, without the blocking keys
+/// of [`Features`]. The participants' side holds its rows as profiles (their keys live in
+/// the blocking index): a third less memory, 130 MB at a million participants.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Profile {
+    pub encoding: Encoding,
+    pub sex: Option<Sex>,
+}
+
+impl From<&Features> for Profile {
+    fn from(f: &Features) -> Profile {
+        Profile {
+            encoding: f.encoding,
+            sex: f.sex,
+        }
+    }
+}
 
 /// The compared fields, in pattern order.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -148,7 +167,7 @@ fn field_level(a: &Encoding, b: &Encoding, f: CompField, other: Field) -> usize 
 /// Names are compared straight and crosswise; the crosswise reading wins only when it is
 /// clearly better (its two Dice coefficients sum to at least 0.5 more), which is what a
 /// record with first and last name in each other's columns looks like.
-pub fn compare(a: &Features, p: &Features) -> Compared {
+pub fn compare(a: &Profile, p: &Profile) -> Compared {
     let (ea, ep) = (&a.encoding, &p.encoding);
     let mut pat = Pattern::default();
     for f in [CompField::Ssn, CompField::Dob, CompField::Zip] {
@@ -197,7 +216,7 @@ mod tests {
     use crate::identity::{IdentityFields, Sex, demo, ssn};
     use chrono::NaiveDate;
 
-    fn feat(t: &Tokenizer, first: &str, last: &str, dob: (i32, u32, u32), s: &str) -> Features {
+    fn feat(t: &Tokenizer, first: &str, last: &str, dob: (i32, u32, u32), s: &str) -> Profile {
         let f = IdentityFields {
             ssn: ssn::normalize(s).ok(),
             first: Some(first.into()),
@@ -206,7 +225,7 @@ mod tests {
             sex: Some(Sex::F),
             zip: Some(demo::zip("65101").unwrap()),
         };
-        Features::of(&f, t)
+        Profile::from(&Features::of(&f, t))
     }
 
     #[test]

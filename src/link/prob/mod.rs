@@ -35,7 +35,7 @@ use crate::identity::bloom::{Encoding, Field};
 use crate::identity::identify::Features;
 use crate::identity::registry::PersonId;
 use crate::identity::token::Token;
-use compare::{COMP_FIELDS, CompField, Pattern, compare};
+use compare::{COMP_FIELDS, CompField, Pattern, Profile, compare};
 use em::{Model, Tf, level_frequencies};
 
 /// `[match.probabilistic]` of a pipeline file.
@@ -185,7 +185,7 @@ impl BlockIndex {
 #[derive(Debug, Default)]
 pub struct PersonSide {
     persons: Vec<PersonId>,
-    features: Vec<Features>,
+    profiles: Vec<Profile>,
     tf: Vec<RowTf>,
     index: BlockIndex,
     /// `(person, row)` sorted: a person's participant rows, for anchor pairs.
@@ -223,6 +223,10 @@ impl PersonSide {
             })
             .collect();
         drop((firsts, lasts));
+        // The keys are in the index now: keep what comparisons read, in a new allocation
+        // (an in-place collect would keep the larger one).
+        let profiles: Vec<Profile> = features.iter().map(Profile::from).collect();
+        drop(features);
         let mut by_person: Vec<(PersonId, u32)> = persons
             .iter()
             .enumerate()
@@ -231,7 +235,7 @@ impl PersonSide {
         by_person.sort_unstable();
         PersonSide {
             persons,
-            features,
+            profiles,
             tf,
             index,
             by_person,
@@ -391,7 +395,7 @@ pub struct SourcePass<'p, T> {
     pairs: Vec<(u32, Pattern)>,
     counts: HashMap<Pattern, u64>,
     anchors: HashMap<Pattern, u64>,
-    sample: Vec<Features>,
+    sample: Vec<Profile>,
     /// Sample slots handed out by [`SourcePass::screen`] (filled by `admit`, in order).
     reserved: usize,
     seen: u64,
@@ -465,10 +469,11 @@ impl<'p, T> SourcePass<'p, T> {
         let side = self.side;
         let one = |scratch: &mut Vec<u32>, &(f, excluded): &(&Features, &[PersonId])| {
             side.candidates(f, scratch);
+            let fp = Profile::from(f);
             scratch
                 .iter()
                 .filter(|&&row| !excluded.contains(&side.person(row)))
-                .map(|&row| (row, compare(f, &side.features[row as usize]).pattern))
+                .map(|&row| (row, compare(&fp, &side.profiles[row as usize]).pattern))
                 .collect::<Vec<_>>()
         };
         if records.len() >= 256 {
@@ -503,8 +508,8 @@ impl<'p, T> SourcePass<'p, T> {
         payload: impl FnOnce() -> T,
     ) -> bool {
         match screened.slot {
-            Some(slot) if slot == self.sample.len() => self.sample.push(*f),
-            Some(slot) => self.sample[slot] = *f,
+            Some(slot) if slot == self.sample.len() => self.sample.push(f.into()),
+            Some(slot) => self.sample[slot] = f.into(),
             None => {}
         }
         if pairs.is_empty() {
@@ -543,10 +548,11 @@ impl<'p, T> SourcePass<'p, T> {
     /// the families for the match class (seen on the generated states).
     pub fn anchor(&mut self, f: &Features, person: PersonId, censored: &[CompField]) {
         let side = self.side;
+        let fp = Profile::from(f);
         let best = side
             .rows_of(person)
             .iter()
-            .map(|&(_, row)| compare(f, &side.features[row as usize]).pattern)
+            .map(|&(_, row)| compare(&fp, &side.profiles[row as usize]).pattern)
             .max_by_key(|p| COMP_FIELDS.iter().filter(|&&c| p.level(c) == 1).count());
         if let Some(mut p) = best {
             for &c in censored {
@@ -671,7 +677,7 @@ impl<'p, T> SourcePass<'p, T> {
                 for _ in 0..PAIRS_PER_SAMPLE {
                     let row = self.rng.random_range(0..self.side.len());
                     *random
-                        .entry(compare(f, &self.side.features[row]).pattern)
+                        .entry(compare(f, &self.side.profiles[row]).pattern)
                         .or_default() += 1.0;
                     n_random += 1;
                 }
