@@ -54,9 +54,10 @@ use super::{IdentityFields, dob};
 /// ([`super::bloom`], [`super::blocking`], labels `xmatch/v2/…`) and left every version 1
 /// token byte for byte as it was (labels `xmatch/v1/…`), so registries and partner files
 /// of version 1 stay valid; a version 1 partner file links on its tokens only. Version 3
-/// replaced the SSN blocking keys (`ssn_head`, `ssn_tail` became the four `ssn_skip`
-/// windows) and changed nothing else: a version 2 partner file still links on its tokens
-/// and encodings, and blocks on its date-of-birth and name keys only.
+/// replaced two kinds of blocking key (`ssn_head` and `ssn_tail` became the four
+/// `ssn_skip` windows, `soundex_last_month` became `soundex_last_dob`) and changed
+/// nothing else: a version 2 partner file still links on its tokens and encodings, and
+/// blocks on the keys the two versions share.
 pub const RULE_SET_VERSION: u32 = 3;
 
 /// The version in the exact tokens' labels (`xmatch/v1/ssn`): unchanged since version 1.

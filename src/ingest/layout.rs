@@ -135,7 +135,7 @@ pub fn block_kinds(schema: &SourceSchema) -> Vec<BlockKind> {
             | BlockKind::SsnSkip79 => has(IdentityRole::Ssn) && names,
             BlockKind::SsnGap => has(IdentityRole::Ssn),
             BlockKind::DobInitials => has(IdentityRole::Dob) && names,
-            BlockKind::SoundexLastMonth => has(IdentityRole::Dob) && has(IdentityRole::LastName),
+            BlockKind::SoundexLastDob => has(IdentityRole::Dob) && has(IdentityRole::LastName),
             BlockKind::SoundexNamesZip3 => names && has(IdentityRole::Zip),
         })
         .collect()

@@ -65,12 +65,13 @@ BLOOM = {
 }
 DIFFUSION_T = 3
 # Version 3 replaced version 2's ssn_head (digits 1-5) and ssn_tail (6-9) with four
-# windows of skipped digits; the other kinds are unchanged.
+# windows of skipped digits, and soundex_last_month (the birth year and month) with
+# soundex_last_dob (the whole date); the other kinds are unchanged.
 BLOCK_KINDS = {
     2: ["ssn_head", "ssn_tail", "ssn_gap", "dob_initials", "soundex_last_month",
         "soundex_names_zip3"],
     3: ["ssn_skip_1_3", "ssn_skip_3_5", "ssn_skip_5_7", "ssn_skip_7_9", "ssn_gap",
-        "dob_initials", "soundex_last_month", "soundex_names_zip3"],
+        "dob_initials", "soundex_last_dob", "soundex_names_zip3"],
 }
 # ssn_skip_i_j: the SSN without its digits i..j (1-based, inclusive).
 SSN_SKIPS = {"ssn_skip_1_3": (1, 3), "ssn_skip_3_5": (3, 5), "ssn_skip_5_7": (5, 7),
@@ -200,6 +201,8 @@ def material(kind, norm):
         return ssn[:4] + ssn[6:] if ssn else None
     if kind == "dob_initials":
         return dob + SEP + initials if dob and initials else None
+    if kind == "soundex_last_dob":
+        return soundex(last) + SEP + dob if last and dob else None
     if kind == "soundex_last_month":
         return soundex(last) + SEP + dob[:6] if last and dob else None
     if kind == "soundex_names_zip3":

@@ -344,9 +344,9 @@ fn tokenize_command_writes_tokens_with_a_key_file() {
     assert_eq!(from_tok.tokens, from_raw.tokens);
 }
 
-/// A partner file tokenized at rule set version 2 (before the `ssn_skip` blocking keys)
-/// is still taken: the same tokens and encodings, its old SSN blocking columns ignored,
-/// its date-of-birth and name keys kept.
+/// A partner file tokenized at rule set version 2 (before the `ssn_skip` and
+/// `soundex_last_dob` blocking keys) is still taken: the same tokens and encodings, its
+/// old blocking columns ignored, the keys both versions have kept.
 #[test]
 fn a_version_2_tokenized_file_is_accepted_without_its_ssn_blocking_keys() {
     use xmatch::identity::blocking::BlockKind;
@@ -357,7 +357,7 @@ fn a_version_2_tokenized_file_is_accepted_without_its_ssn_blocking_keys() {
     let t = tokenizer();
     let v3 = dir.path().join("pa.tok.csv");
     tokenize(&SourceFile::new(&raw).unwrap(), &v3, &s, &t, today()).unwrap();
-    // Version 2's file: the SSN blocking columns under their old names, version 2.
+    // Version 2's file: the changed blocking columns under their old names, version 2.
     let text = std::fs::read_to_string(&v3).unwrap();
     let mut lines = text.lines();
     let header = lines.next().unwrap();
@@ -368,7 +368,8 @@ fn a_version_2_tokenized_file_is_accepted_without_its_ssn_blocking_keys() {
     let mut v2 = header
         .replacen("blk_ssn_skip_1_3", "blk_ssn_head", 1)
         .replacen("blk_ssn_skip_3_5", "blk_ssn_tail", 1)
-        .replace("blk_ssn_skip", "blk_ssn_unused");
+        .replace("blk_ssn_skip", "blk_ssn_unused")
+        .replacen("blk_soundex_last_dob", "blk_soundex_last_month", 1);
     v2.push('\n');
     for line in lines {
         let mut cells: Vec<&str> = line.split(',').collect();
@@ -395,6 +396,7 @@ fn a_version_2_tokenized_file_is_accepted_without_its_ssn_blocking_keys() {
     for (n, o) in new.iter().zip(&old_f) {
         assert_eq!(n.encoding, o.encoding);
         assert_eq!(o.blocks.get(BlockKind::SsnSkip13), None);
+        assert_eq!(o.blocks.get(BlockKind::SoundexLastDob), None);
         ssn_keys += n.blocks.get(BlockKind::SsnSkip13).is_some() as usize;
         assert_eq!(
             n.blocks.get(BlockKind::DobInitials),
