@@ -345,9 +345,13 @@ mod tests {
         }
         let swapped = b.keys(&f("JOHN", "ADAMS", Some("212-64-7431")));
         assert!(shared(&swapped).contains(&"ssn_gap"));
-        // A stranger sharing five digits and the initials shares no key.
+        // A stranger sharing five digits and the initials shares no SSN key.
         let stranger = b.keys(&f("JANE", "ALLEN", Some("212-67-9999")));
-        assert!(shared(&stranger).is_empty(), "{:?}", shared(&stranger));
+        let ssn_keys: Vec<_> = shared(&stranger)
+            .into_iter()
+            .filter(|k| k.starts_with("ssn"))
+            .collect();
+        assert!(ssn_keys.is_empty(), "{ssn_keys:?}");
         // Names in the wrong columns keep the initials.
         let crossed = b.keys(&f("ADAMS", "JOHN", Some("212-67-4481")));
         assert!(shared(&crossed).contains(&"ssn_skip_7_9"));
