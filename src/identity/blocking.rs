@@ -154,9 +154,13 @@ impl BlockKeys {
     /// the nameless key, and probing it always would compare one record in ten with a
     /// stranger at a million participants. Participants are indexed on every key.
     pub fn probes(&self) -> impl Iterator<Item = (BlockKind, u64)> + '_ {
-        let named_ssn = self.keys[BlockKind::SsnSkip13.index()].is_some();
-        self.iter()
-            .filter(move |(k, _)| !(named_ssn && *k == BlockKind::SsnGap))
+        self.iter().filter(|&(k, _)| self.probed(k))
+    }
+
+    /// Whether a record holding these keys probes `kind`. Every `ssn_skip` kind precedes
+    /// `ssn_gap` in [`BLOCK_KINDS`], so this holds as soon as they are filled in.
+    fn probed(&self, kind: BlockKind) -> bool {
+        kind != BlockKind::SsnGap || self.keys[BlockKind::SsnSkip13.index()].is_none()
     }
 }
 
@@ -198,21 +202,19 @@ impl Blocker {
 
     /// Every blocking key the record's usable fields allow.
     pub fn keys(&self, f: &IdentityFields) -> BlockKeys {
-        let mut out = BlockKeys::default();
-        for kind in BLOCK_KINDS {
-            if let Some(m) = material(kind, f) {
-                out.keys[kind.index()] = Some(self.key(kind, &m));
-            }
-        }
-        out
+        self.fill(f, false)
     }
 
     /// The keys an agency record probes ([`BlockKeys::probes`]), without hashing the one
     /// it would not probe: a wage file's unlinked rows are screened by the ten million.
     pub fn probe_keys(&self, f: &IdentityFields) -> BlockKeys {
+        self.fill(f, true)
+    }
+
+    fn fill(&self, f: &IdentityFields, probing: bool) -> BlockKeys {
         let mut out = BlockKeys::default();
         for kind in BLOCK_KINDS {
-            if kind == BlockKind::SsnGap && out.keys[BlockKind::SsnSkip13.index()].is_some() {
+            if probing && !out.probed(kind) {
                 continue;
             }
             if let Some(m) = material(kind, f) {

@@ -278,8 +278,9 @@ pub fn features_of(
 
 /// The blocking keys an agency record probes (see
 /// [`crate::identity::blocking::BlockKeys::probes`]), alone, for some rows of a batch:
-/// a fraction of the keyed hashing [`features_of`] does. The probabilistic pass screens unlinked records on them and
-/// encodes only those that meet a participant (see [`crate::link::prob::SourcePass`]).
+/// a fraction of the keyed hashing [`features_of`] does. The probabilistic pass screens
+/// unlinked records on them and encodes only those that meet a participant (see
+/// [`crate::link::prob::SourcePass`]).
 pub fn blocks_of(
     batch: &IngestBatch,
     schema: &SourceSchema,

@@ -348,7 +348,7 @@ fn tokenize_command_writes_tokens_with_a_key_file() {
 /// `soundex_last_dob` blocking keys) is still taken: the same tokens and encodings, its
 /// old blocking columns ignored, the keys both versions have kept.
 #[test]
-fn a_version_2_tokenized_file_is_accepted_without_its_ssn_blocking_keys() {
+fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
     use xmatch::identity::blocking::BlockKind;
     use xmatch::identity::identify::features_of;
     let dir = tempfile::tempdir().unwrap();

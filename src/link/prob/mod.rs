@@ -494,9 +494,8 @@ impl<'p, T> SourcePass<'p, T> {
     ///
     /// A record whose every candidate disagrees on both first name and SSN is a non-link
     /// whatever the model says (the household guard in [`SourcePass::finish`]), and at a
-    /// million participants most records with candidates are such strangers: a wage
-    /// row's SSN tail and initials, or a surname's sound and birth month, are shared by
-    /// chance. Their pairs still count for EM and their probabilities for the estimated
+    /// million participants most records with candidates are such strangers: a surname's
+    /// sound and a birth date, or six SSN digits and the initials, are shared by chance. Their pairs still count for EM and their probabilities for the estimated
     /// recall, but their payloads are never built or kept (at 1,000,000 participants they
     /// took the run's peak from 4.9 to 7.1 GB).
     pub fn admit(
