@@ -148,6 +148,11 @@ impl std::fmt::Display for RetireReport {
             "  review items re-keyed: {} ({} whose records were not seen since `rotate` keep the old key)",
             self.counts.reviews_rekeyed, self.counts.reviews_not_rekeyed
         )?;
+        writeln!(
+            f,
+            "  held probabilistic decisions re-keyed: {} ({} whose records were not seen since `rotate` dropped)",
+            self.counts.held_rekeyed, self.counts.held_dropped
+        )?;
         if self.uncovered_persons > 0 {
             writeln!(
                 f,
@@ -273,6 +278,8 @@ async fn retire_with(
                 "new_tokens": counts.new_tokens,
                 "reviews_rekeyed": counts.reviews_rekeyed,
                 "reviews_not_rekeyed": counts.reviews_not_rekeyed,
+                "held_rekeyed": counts.held_rekeyed,
+                "held_dropped": counts.held_dropped,
                 "uncovered_persons": uncovered,
                 "forced": force,
             }),

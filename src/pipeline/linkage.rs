@@ -1,7 +1,8 @@
 //! The probabilistic pass inside a run: what the exact passes left unlinked in one source
 //! goes through [`crate::link::prob`], with the review decisions of earlier runs applied
-//! first (an accepted link links, a rejected pair is never compared again), and comes back
-//! as links, review items and counts.
+//! first (an accepted link links, a rejected pair is never compared again) and the pass's
+//! own earlier decisions held (see [`crate::link::prob::Held`]), and comes back as links,
+//! review items, changes to the held decisions and counts.
 
 use std::collections::HashMap;
 
@@ -10,9 +11,9 @@ use crate::identity::identify::Features;
 use crate::identity::registry::{PersonId, Registry};
 use crate::identity::ssn::Last4;
 use crate::identity::token::Token;
-use crate::link::prob::{Band, Decision, PassReport, PersonSide, ProbConfig, SourcePass};
+use crate::link::prob::{Band, Decision, Held, PassReport, PersonSide, ProbConfig, SourcePass};
 use crate::link::{LinkOutcome, LinkStats, PROBABILISTIC};
-use crate::store::{LinkDecisionRow, NewLinkReview};
+use crate::store::{HeldRow, LinkDecisionRow, NewLinkReview};
 
 /// A record the exact passes left unlinked, as the run offers it to the pass.
 #[derive(Debug, Clone, Copy)]
@@ -26,15 +27,18 @@ pub(super) struct Unlinked {
     pub last4: Option<Last4>,
 }
 
-/// Review decisions of earlier runs, by source and record key, on surviving persons.
+/// Review decisions of earlier runs, and the pass's own decisions it holds, by source and
+/// record key, on surviving persons.
 #[derive(Debug, Default)]
 pub(super) struct Decisions {
     accepted: HashMap<(String, Token), PersonId>,
     rejected: HashMap<(String, Token), Vec<PersonId>>,
+    /// By source, then record key: looked up for every decided record.
+    held: HashMap<String, HashMap<Token, Held>>,
 }
 
 impl Decisions {
-    pub fn new(rows: Vec<LinkDecisionRow>, registry: &Registry) -> Decisions {
+    pub fn new(rows: Vec<LinkDecisionRow>, held: Vec<HeldRow>, registry: &Registry) -> Decisions {
         let mut d = Decisions::default();
         for r in rows {
             let person = registry.survivor(r.person_id);
@@ -45,7 +49,21 @@ impl Decisions {
                 d.rejected.entry(key).or_default().push(person);
             }
         }
+        for r in held {
+            let person = registry.survivor(r.person_id);
+            d.held.entry(r.source).or_default().insert(
+                r.record_key,
+                Held {
+                    person,
+                    band: r.band,
+                },
+            );
+        }
         d
+    }
+
+    fn held_in(&self, source: &str) -> Option<&HashMap<Token, Held>> {
+        self.held.get(source)
     }
 
     pub fn accepted(&self, source: &str, key: Option<&Token>) -> Option<PersonId> {
@@ -193,14 +211,54 @@ impl<'p, T> SourceLinkage<'p, T> {
     }
 
     /// Decides every waiting record: links come back for the caller to record, review
-    /// items go to `reviews`, and `stats` counts every record once.
+    /// items go to `reviews`, changed held decisions to `held`, and `stats` counts every
+    /// record once.
     pub fn finish(
         self,
         stats: &mut LinkStats,
         person_last4: &HashMap<PersonId, Last4>,
         reviews: &mut Vec<NewLinkReview>,
+        held: &mut HeldChanges,
     ) -> (Vec<Linked<T>>, PassReport) {
-        let (decisions, report) = self.pass.finish();
+        let source = self.source.as_str();
+        let memory = self.decisions.held_in(source);
+        let earlier = |key: &Token| memory.and_then(|m| m.get(key)).copied();
+        let hold_margin = self.pass.config().hold_margin;
+        let review_threshold = self.pass.config().review_threshold;
+        let (decisions, report) = self.pass.finish(earlier);
+        // What to hold for each record key: its decision when every row of the key (wage
+        // rows share their SSN's) got the same one and it is near or above the review
+        // band; otherwise nothing.
+        let mut by_key: HashMap<Token, Option<Held>> = HashMap::new();
+        for d in &decisions {
+            let Some(key) = d.record_key else { continue };
+            let keep = (d.band != Band::NonLink || d.weight >= review_threshold - hold_margin)
+                .then_some(Held {
+                    person: d.person,
+                    band: d.band,
+                });
+            by_key
+                .entry(key)
+                .and_modify(|h| {
+                    if *h != keep {
+                        *h = None;
+                    }
+                })
+                .or_insert(keep);
+        }
+        for (key, keep) in by_key {
+            let before = earlier(&key);
+            match keep {
+                Some(h) if before != Some(h) => held.save.push(HeldRow {
+                    source: source.to_string(),
+                    record_key: key,
+                    person_id: h.person,
+                    band: h.band,
+                }),
+                None if before.is_some() => held.forget.push((source.to_string(), key)),
+                _ => {}
+            }
+        }
         let mut linked = Vec::new();
         let mut items: HashMap<(Token, PersonId), usize> = HashMap::new();
         for d in decisions {
@@ -265,6 +323,13 @@ impl<'p, T> SourceLinkage<'p, T> {
         }
         (linked, report)
     }
+}
+
+/// A run's changes to the held decisions, written at its commit.
+#[derive(Debug, Default)]
+pub(super) struct HeldChanges {
+    pub save: Vec<HeldRow>,
+    pub forget: Vec<(String, Token)>,
 }
 
 fn round2(x: f64) -> f64 {

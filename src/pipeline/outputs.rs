@@ -546,6 +546,7 @@ pub(super) fn linkage_quality(
         .plain("review", n(&|r| r.review))
         .plain("non_link", n(&|r| r.non_link))
         .plain("ambiguous", n(&|r| r.ambiguous))
+        .plain("held", n(&|r| r.held))
         .plain(
             "review_accepted",
             Arc::new(reports.iter().map(|(_, _, a)| *a).collect::<UInt64Array>()),

@@ -28,7 +28,7 @@ use tracing::info;
 
 use super::config::{FileFormatName, Pipeline, SourceConfig};
 use super::lease;
-use super::linkage::{Decisions, SourceLinkage, Unlinked};
+use super::linkage::{Decisions, HeldChanges, SourceLinkage, Unlinked};
 use super::outputs::{self, EvidenceRows, MatchRows, Period};
 use super::progress::Progress;
 use super::summary::{
@@ -53,7 +53,9 @@ use crate::link::wages::{Employers, Outcomes, Quarter, WageIndex, WageRow};
 use crate::link::{LinkOutcome, LinkStats, PersonIndex, REVIEW_ACCEPTED};
 use crate::purge::Policy;
 use crate::schema::{Catalog, IdentityRole, ProgramSource, SourceKind, SourceSchema};
-use crate::store::{Lease, LeaseOutcome, NewLinkReview, NewRun, SourceFileRow, Store};
+use crate::store::{
+    HeldRow, Lease, LeaseOutcome, LinkDecisionRow, NewLinkReview, NewRun, SourceFileRow, Store,
+};
 use crate::workspace::{Key, Workspace};
 
 /// Rows per batch read from a source file.
@@ -418,6 +420,8 @@ struct Runner<'a> {
     current_file: String,
     /// Probable links this run sends to review.
     reviews: Vec<NewLinkReview>,
+    /// This run's changes to the probabilistic pass's held decisions.
+    held: HeldChanges,
     /// Each source's probabilistic-pass report, and its records linked by an accepted
     /// review decision.
     linkage: Vec<(String, PassReport, u64)>,
@@ -465,6 +469,7 @@ impl<'a> Runner<'a> {
             prob: cx.pipeline.matching.probabilistic,
             current_file: String::new(),
             reviews: Vec::new(),
+            held: HeldChanges::default(),
             linkage: Vec::new(),
             person_last4: HashMap::new(),
         })
@@ -496,14 +501,15 @@ impl<'a> Runner<'a> {
         let loader = {
             let (store, handle) = (self.store.clone(), self.handle.clone());
             std::thread::spawn(
-                move || -> Result<(Registry, Vec<crate::store::LinkDecisionRow>), RunError> {
+                move || -> Result<(Registry, Vec<LinkDecisionRow>, Vec<HeldRow>), RunError> {
                     let rows = handle.block_on(store.load_registry())?;
                     let blocks = handle.block_on(store.merge_blocks())?;
                     let decisions = handle.block_on(store.link_decisions())?;
+                    let held = handle.block_on(store.link_memory())?;
                     let registry = Registry::from_rows(rows.persons, rows.tokens, rows.temp_ids)?
                         .with_reviews(rows.reviews)
                         .with_merge_blocks(blocks);
-                    Ok((registry, decisions))
+                    Ok((registry, decisions, held))
                 },
             )
         };
@@ -513,7 +519,7 @@ impl<'a> Runner<'a> {
         self.summary.stage("read participants", t.elapsed());
 
         let t = Instant::now();
-        let (mut registry, decision_rows) = loader
+        let (mut registry, decision_rows, held_rows) = loader
             .join()
             .map_err(|_| RunError::Join("the registry loader panicked".into()))??;
         self.summary.stage("load registry (rest)", t.elapsed());
@@ -674,7 +680,7 @@ impl<'a> Runner<'a> {
                 .collect();
             PersonSide::build(rows, &self.prob)
         });
-        let decisions = Decisions::new(decision_rows, &registry);
+        let decisions = Decisions::new(decision_rows, held_rows, &registry);
 
         // Link the other sources.
         let index = PersonIndex::build(&registry);
@@ -908,6 +914,8 @@ impl<'a> Runner<'a> {
                 .await?;
             tx.record_linkage(self.run_id, &self.linkage).await?;
             tx.upsert_link_reviews(self.run_id, &self.reviews).await?;
+            tx.save_link_memory(self.run_id, &self.held.save, &self.held.forget)
+                .await?;
             if !tx
                 .renew_lease(&self.lease, self.run_id, lease::now_ms(), ttl_ms)
                 .await?
@@ -1410,7 +1418,12 @@ impl<'a> Runner<'a> {
         })?;
         if let Some(l) = linkage {
             let accepted = l.accepted;
-            let (linked, report) = l.finish(&mut stats, &self.person_last4, &mut self.reviews);
+            let (linked, report) = l.finish(
+                &mut stats,
+                &self.person_last4,
+                &mut self.reviews,
+                &mut self.held,
+            );
             for (link, person, pass, score) in linked {
                 sink.add(link, person, pass, score);
             }
@@ -1574,7 +1587,12 @@ impl<'a> Runner<'a> {
         })?;
         if let Some(l) = linkage {
             let accepted = l.accepted;
-            let (linked, report) = l.finish(&mut stats, &self.person_last4, &mut self.reviews);
+            let (linked, report) = l.finish(
+                &mut stats,
+                &self.person_last4,
+                &mut self.reviews,
+                &mut self.held,
+            );
             out.extend(
                 linked
                     .into_iter()

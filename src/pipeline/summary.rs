@@ -75,7 +75,8 @@ pub struct RotationSummary {
     pub next_key_id: String,
     /// Registry tokens under the new key this run added (every participant's, once).
     pub tokens_added: u64,
-    /// Review items whose record's key under the new key this run recorded.
+    /// Review items and held decisions whose record's key under the new key this run
+    /// recorded (one per record key).
     pub reviews_rekeyed: u64,
     /// Agency rows of partner files tokenized under the new key: linked on their tokens,
     /// without the probabilistic pass (their encodings are under the other key).
@@ -123,7 +124,7 @@ impl fmt::Display for RunSummary {
         if let Some(r) = &self.rotation {
             writeln!(
                 f,
-                "key rotation to {}: {} new-key registry tokens added, {} review items re-keyed, {} partner rows under the new key (tokens only)",
+                "key rotation to {}: {} new-key registry tokens added, {} review and held record keys re-keyed, {} partner rows under the new key (tokens only)",
                 r.next_key_id, r.tokens_added, r.reviews_rekeyed, r.rows_under_next_key
             )?;
         }
@@ -149,8 +150,8 @@ impl fmt::Display for RunSummary {
             writeln!(
                 f,
                 "{:<20} probabilistic: {} unlinked records, {} with candidates, {} pairs; \
-                 link {}  review {} ({} ambiguous)  non-link {}  accepted in review {}  \
-                 estimated precision {:.4}  recall {:.4}",
+                 link {}  review {} ({} ambiguous)  non-link {}  held from earlier runs {}  \
+                 accepted in review {}  estimated precision {:.4}  recall {:.4}",
                 source,
                 r.records,
                 r.records_with_candidates,
@@ -159,6 +160,7 @@ impl fmt::Display for RunSummary {
                 r.review,
                 r.ambiguous,
                 r.non_link,
+                r.held,
                 accepted,
                 r.estimated_precision,
                 r.estimated_recall

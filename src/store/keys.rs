@@ -28,6 +28,11 @@ pub struct RetiredCounts {
     /// Review items with no record seen during the rotation: their key is the old one,
     /// and they will be asked again if the record comes back.
     pub reviews_not_rekeyed: u64,
+    /// Held probabilistic decisions re-keyed to the new key.
+    pub held_rekeyed: u64,
+    /// Held decisions of records not seen during the rotation, dropped: the record is
+    /// decided afresh if it comes back.
+    pub held_dropped: u64,
 }
 
 impl Store {
@@ -42,10 +47,11 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// The record keys of every review item, by source: a run during a rotation records
-    /// the new key of those it sees.
+    /// The record keys of every review item and held decision, by source: a run during a
+    /// rotation records the new key of those it sees.
     pub async fn link_review_keys(&self) -> Result<HashMap<String, HashSet<Token>>, StoreError> {
-        const SQL: &str = "SELECT DISTINCT source, record_key FROM link_reviews";
+        const SQL: &str = "SELECT source, record_key FROM link_reviews \
+                           UNION SELECT source, record_key FROM link_memory";
         let rows: Vec<(String, Token)> = on_pool!(self, pool => {
             sqlx::query(SQL)
                 .fetch_all(pool)
@@ -159,6 +165,12 @@ impl StoreTx {
         const REKEY: &str = "UPDATE link_reviews SET record_key = $1 WHERE id = $2";
         const DROP_DUPLICATE: &str = "DELETE FROM link_reviews WHERE id = $1";
         const CLEAR_REKEYS: &str = "DELETE FROM link_review_rekeys";
+        const HELD: &str = "SELECT source, record_key FROM link_memory";
+        const TAKE_HELD: &str = "DELETE FROM link_memory WHERE source = $1 AND record_key = $2 \
+                                 RETURNING person_id, band, run_id";
+        const PUT_HELD: &str = "INSERT INTO link_memory (source, record_key, person_id, band, run_id) \
+                                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, record_key) DO UPDATE SET \
+                                person_id = excluded.person_id, band = excluded.band, run_id = excluded.run_id";
         on_tx!(self, conn => {
             let switched = sqlx::query(SWITCH)
                 .bind(old)
@@ -232,6 +244,54 @@ impl StoreTx {
                     None if new_keys.contains(key) => {}
                     None => counts.reviews_not_rekeyed += 1,
                 }
+            }
+            // Held decisions: re-keyed where a run saw the record, dropped where none did
+            // (an old-key token matches nothing after this).
+            let held: Vec<(String, Token)> = sqlx::query(HELD)
+                .fetch_all(&mut *conn)
+                .await?
+                .into_iter()
+                .map(|r| Ok((r.try_get("source")?, token_from(r.try_get("record_key")?)?)))
+                .collect::<Result<_, sqlx::Error>>()?;
+            let mut moves = Vec::new();
+            for (source, key) in held {
+                match rekeys.get(&(source.clone(), key)) {
+                    Some(new_key) => moves.push((source, key, Some(*new_key))),
+                    None if new_keys.contains(&key) => {}
+                    None => moves.push((source, key, None)),
+                }
+            }
+            // Two passes, so a new key that equals another row's old key (it cannot, but
+            // HMAC outputs are only overwhelmingly unlikely to) never collides mid-way:
+            // every old row goes first, the survivors come back under their new keys.
+            let mut kept = Vec::new();
+            for (source, key, new_key) in &moves {
+                let row = sqlx::query(TAKE_HELD)
+                    .bind(source)
+                    .bind(&key[..])
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                match (row, new_key) {
+                    (Some(r), Some(new_key)) => {
+                        let person: i64 = r.try_get("person_id")?;
+                        let band: String = r.try_get("band")?;
+                        let run: i64 = r.try_get("run_id")?;
+                        kept.push((source, *new_key, person, band, run));
+                    }
+                    (Some(_), None) => counts.held_dropped += 1,
+                    (None, _) => {}
+                }
+            }
+            for (source, new_key, person, band, run) in kept {
+                sqlx::query(PUT_HELD)
+                    .bind(source)
+                    .bind(&new_key[..])
+                    .bind(person)
+                    .bind(band)
+                    .bind(run)
+                    .execute(&mut *conn)
+                    .await?;
+                counts.held_rekeyed += 1;
             }
             sqlx::query(CLEAR_REKEYS).execute(&mut *conn).await?;
             Ok(Some(counts))

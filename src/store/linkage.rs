@@ -7,8 +7,8 @@ use sqlx::{QueryBuilder, Row};
 use super::{AuditEntry, Store, StoreError, StoreTx};
 use crate::identity::registry::PersonId;
 use crate::identity::token::Token;
-use crate::link::prob::PassReport;
 use crate::link::prob::compare::COMP_FIELDS;
+use crate::link::prob::{Band, PassReport};
 
 const CHUNK: usize = 2_000;
 
@@ -19,6 +19,16 @@ pub struct LinkDecisionRow {
     pub record_key: Token,
     pub person_id: PersonId,
     pub accepted: bool,
+}
+
+/// A probabilistic decision a later run holds (`link_memory`; see
+/// [`crate::link::prob::Held`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldRow {
+    pub source: String,
+    pub record_key: Token,
+    pub person_id: PersonId,
+    pub band: Band,
 }
 
 /// A probable link a run sends to review (one per agency record key and person).
@@ -225,6 +235,29 @@ impl Store {
                         record_key: token_from(r.try_get("record_key")?)?,
                         person_id: r.try_get("person_id")?,
                         accepted: r.try_get::<String, _>("status")? == "accepted",
+                    })
+                })
+                .collect::<Result<Vec<_>, sqlx::Error>>()?)
+        })
+    }
+
+    /// Every held probabilistic decision, for a run to honour.
+    pub async fn link_memory(&self) -> Result<Vec<HeldRow>, StoreError> {
+        const SQL: &str = "SELECT source, record_key, person_id, band FROM link_memory";
+        on_pool!(self, pool => {
+            Ok(sqlx::query(SQL)
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| {
+                    let band: String = r.try_get("band")?;
+                    Ok(HeldRow {
+                        source: r.try_get("source")?,
+                        record_key: token_from(r.try_get("record_key")?)?,
+                        person_id: r.try_get("person_id")?,
+                        band: Band::parse(&band).ok_or_else(|| {
+                            sqlx::Error::Decode(format!("unknown band {band:?} in link_memory").into())
+                        })?,
                     })
                 })
                 .collect::<Result<Vec<_>, sqlx::Error>>()?)
@@ -628,6 +661,44 @@ impl StoreTx {
                      WHERE link_reviews.status = 'pending'",
                 );
                 q.build().execute(&mut *conn).await?;
+            }
+        });
+        Ok(())
+    }
+
+    /// This run's changes to the held decisions: `save` replaces a record's decision,
+    /// `forget` drops it (the record is now far from every band it could hold).
+    pub async fn save_link_memory(
+        &mut self,
+        run_id: i64,
+        save: &[HeldRow],
+        forget: &[(String, Token)],
+    ) -> Result<(), StoreError> {
+        const FORGET: &str = "DELETE FROM link_memory WHERE source = $1 AND record_key = $2";
+        on_tx!(self, conn => {
+            for chunk in save.chunks(CHUNK) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO link_memory (source, record_key, person_id, band, run_id) ",
+                );
+                q.push_values(chunk, |mut b, r| {
+                    b.push_bind(&r.source)
+                        .push_bind(r.record_key.to_vec())
+                        .push_bind(r.person_id)
+                        .push_bind(r.band.as_str())
+                        .push_bind(run_id);
+                });
+                q.push(
+                    " ON CONFLICT (source, record_key) DO UPDATE SET \
+                     person_id = excluded.person_id, band = excluded.band, run_id = excluded.run_id",
+                );
+                q.build().execute(&mut *conn).await?;
+            }
+            for (source, key) in forget {
+                sqlx::query(FORGET)
+                    .bind(source)
+                    .bind(&key[..])
+                    .execute(&mut *conn)
+                    .await?;
             }
         });
         Ok(())

@@ -38,6 +38,7 @@ pub(super) const SQLITE: &[(&str, &str)] = &[
     embed!("sqlite", "0006_person_tokens_without_rowid.sql"),
     embed!("sqlite", "0007_probabilistic_linkage.sql"),
     embed!("sqlite", "0008_key_rotation.sql"),
+    embed!("sqlite", "0009_link_memory.sql"),
 ];
 
 /// The same for PostgreSQL, in `migrations/postgres`.
@@ -48,6 +49,7 @@ pub(super) const POSTGRES: &[(&str, &str)] = &[
     embed!("postgres", "0005_scheduling.sql"),
     embed!("postgres", "0007_probabilistic_linkage.sql"),
     embed!("postgres", "0008_key_rotation.sql"),
+    embed!("postgres", "0009_link_memory.sql"),
 ];
 
 /// The migrator for one backend's files.

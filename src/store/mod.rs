@@ -395,6 +395,6 @@ mod evidence;
 pub use evidence::{PersonIdentity, PersonSubject};
 mod linkage;
 pub use linkage::{
-    DecisionOutcome, LinkDecisionRow, LinkQualityRow, NewLinkReview, ReviewFilter, ReviewId,
-    ReviewItem,
+    DecisionOutcome, HeldRow, LinkDecisionRow, LinkQualityRow, NewLinkReview, ReviewFilter,
+    ReviewId, ReviewItem,
 };

@@ -54,6 +54,10 @@ pub struct ProbConfig {
     pub ambiguity_margin: f64,
     /// Blocks holding more participant rows than this are not used.
     pub max_block: usize,
+    /// How far (bits) a record's weight may cross the thresholds of the band an earlier
+    /// run gave it before its band changes; 0 decides every run afresh. See
+    /// [`Held`].
+    pub hold_margin: f64,
 }
 
 impl Default for ProbConfig {
@@ -64,6 +68,7 @@ impl Default for ProbConfig {
             review_threshold: -8.0,
             ambiguity_margin: 6.0,
             max_block: 400,
+            hold_margin: 8.0,
         }
     }
 }
@@ -85,6 +90,9 @@ impl ProbConfig {
         }
         if self.ambiguity_margin.is_nan() || self.ambiguity_margin < 0.0 {
             return Some(("ambiguity_margin", "must be 0 or more".into()));
+        }
+        if self.hold_margin.is_nan() || self.hold_margin < 0.0 {
+            return Some(("hold_margin", "must be 0 or more".into()));
         }
         if self.max_block < 2 {
             return Some(("max_block", "must be at least 2".into()));
@@ -110,6 +118,28 @@ impl Band {
             Band::NonLink => "non_link",
         }
     }
+
+    pub fn parse(s: &str) -> Option<Band> {
+        [Band::Link, Band::Review, Band::NonLink]
+            .into_iter()
+            .find(|b| b.as_str() == s)
+    }
+}
+
+/// The band and person an earlier run decided for a record (by its record key).
+///
+/// Every run estimates its model again, and a key rotation changes every encoding's
+/// collisions, so a record's weight moves by a few bits from run to run with no new
+/// evidence (4 to 7 bits for single field weights across a rotation, on the rotation
+/// test's state). A record sitting near a threshold would then flip between bands, and
+/// its eligibility evidence come and go night by night. So an earlier decision holds
+/// while the record's weight stays within `hold_margin` bits of its band's range, the
+/// person is still the best candidate (for a link) or close to it (for a review), and
+/// the household guard allows the band; otherwise the record is decided afresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
+    pub person: PersonId,
+    pub band: Band,
 }
 
 /// A participant-side row's term frequencies: how many participant rows share its exact
@@ -305,6 +335,33 @@ fn household_guard(p: Pattern) -> Option<Band> {
     }
 }
 
+/// Whether an earlier decision `h` still holds against this run's candidates (`best`:
+/// per person, best weight first); the index of its person in `best` if so. A link holds
+/// while its person is the best candidate, a review or non-link while its person is within
+/// `ambiguity_margin` of the best (a clearly better person is news, decided afresh).
+fn holds(cfg: &ProbConfig, h: Held, best: &[(PersonId, f64, u32, Pattern)]) -> Option<usize> {
+    if cfg.hold_margin <= 0.0 {
+        return None;
+    }
+    let margin = cfg.hold_margin;
+    let top = best.first()?.1;
+    let i = best.iter().position(|b| b.0 == h.person)?;
+    let (_, w, _, pattern) = best[i];
+    let guard = household_guard(pattern);
+    let close = top - w < cfg.ambiguity_margin;
+    let ok = match h.band {
+        Band::Link => guard.is_none() && w >= top && w >= cfg.link_threshold - margin,
+        Band::Review => {
+            guard != Some(Band::NonLink)
+                && close
+                && w >= cfg.review_threshold - margin
+                && w < cfg.link_threshold + margin
+        }
+        Band::NonLink => close && top < cfg.review_threshold + margin,
+    };
+    ok.then_some(i)
+}
+
 fn tf_of(counts: &HashMap<&[u64], u32>, e: &Encoding, field: Field) -> u32 {
     if e.has(field) {
         counts.get(e.field(field)).copied().unwrap_or(0)
@@ -337,6 +394,8 @@ pub struct Decision<T> {
     pub runner_up: Option<(PersonId, f64)>,
     /// Per field: (field, level, weight).
     pub fields: Vec<(&'static str, &'static str, f64)>,
+    /// Whether an earlier run's decision, not this run's model alone, gave the band.
+    pub held: bool,
 }
 
 /// What the self-report says about one source's probabilistic pass.
@@ -351,6 +410,9 @@ pub struct PassReport {
     pub non_link: u64,
     /// Of the review band, records sent there because two persons scored alike.
     pub ambiguous: u64,
+    /// Records whose band or person an earlier run's decision held (see [`Held`]): the
+    /// model alone would have put them elsewhere.
+    pub held: u64,
     /// Expected share of the link band that are true matches (mean probability).
     pub estimated_precision: f64,
     /// Expected share of the true matches among the records with candidates that the
@@ -561,13 +623,22 @@ impl<'p, T> SourcePass<'p, T> {
         }
     }
 
+    /// The pass's settings.
+    pub fn config(&self) -> &ProbConfig {
+        &self.cfg
+    }
+
     /// Anchors offered so far.
     pub fn anchors(&self) -> u64 {
         self.anchors.values().sum()
     }
 
-    /// Estimates the model and decides every record that had candidates.
-    pub fn finish(mut self) -> (Vec<Decision<T>>, PassReport) {
+    /// Estimates the model and decides every record that had candidates; `held` gives
+    /// an earlier run's decision on a record key.
+    pub fn finish(
+        mut self,
+        held: impl Fn(&Token) -> Option<Held>,
+    ) -> (Vec<Decision<T>>, PassReport) {
         let model = self.estimate();
         let mut decisions = Vec::with_capacity(self.pending.len());
         let (mut sum_linked, mut sum_all) = (0.0, 0.0);
@@ -584,15 +655,13 @@ impl<'p, T> SourcePass<'p, T> {
                 }
             }
             best.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-            let (person, weight, row, pattern) = best[0];
-            let runner_up = best.get(1).map(|b| (b.0, b.1));
-            let tf = self.side.tf(row);
-            let probability = model.probability(pattern, tf);
+            let (mut person, mut weight, mut row, mut pattern) = best[0];
+            let mut runner_up = best.get(1).map(|b| (b.0, b.1));
             let ambiguous = runner_up.is_some_and(|(_, w2)| {
                 w2 >= self.cfg.review_threshold && weight - w2 < self.cfg.ambiguity_margin
             });
             let household = household_guard(pattern);
-            let band = if household == Some(Band::NonLink) {
+            let mut band = if household == Some(Band::NonLink) {
                 Band::NonLink
             } else if weight >= self.cfg.link_threshold && !ambiguous && household.is_none() {
                 Band::Link
@@ -601,6 +670,19 @@ impl<'p, T> SourcePass<'p, T> {
             } else {
                 Band::NonLink
             };
+            let earlier = p.record_key.as_ref().and_then(&held);
+            let mut was_held = false;
+            if let Some(h) = earlier.filter(|h| (h.person, h.band) != (person, band))
+                && let Some(i) = holds(&self.cfg, h, &best)
+            {
+                (person, weight, row, pattern) = best[i];
+                runner_up = best.iter().find(|b| b.0 != person).map(|b| (b.0, b.1));
+                band = h.band;
+                was_held = true;
+                self.report.held += 1;
+            }
+            let tf = self.side.tf(row);
+            let probability = model.probability(pattern, tf);
             match band {
                 Band::Link => {
                     self.report.linked += 1;
@@ -638,6 +720,7 @@ impl<'p, T> SourcePass<'p, T> {
                 pattern,
                 runner_up,
                 fields,
+                held: was_held,
             });
         }
         for (start, end) in std::mem::take(&mut self.settled) {
@@ -780,7 +863,7 @@ mod tests {
             f.zip = Some(demo::zip(&format!("{:05}", 80000 + i)).unwrap());
             waiting += u64::from(pass.offer(&Features::of(&f, &t), None, &[], || (i, false)));
         }
-        let (decisions, report) = pass.finish();
+        let (decisions, report) = pass.finish(|_| None);
         // The twins disagree on first name and SSN with every candidate: settled as
         // non-links without waiting for the model, yet counted like every other record
         // with candidates.
@@ -812,5 +895,139 @@ mod tests {
             "{true_links} of 3000 linked: {report:?}"
         );
         assert!(report.estimated_precision > 0.99);
+    }
+
+    /// One pass over typo'd copies of `people` (every third SSN one digit off, every
+    /// fifth record without SSN and with a surname typo), keyed by index.
+    fn decide(
+        t: &Tokenizer,
+        people: &[IdentityFields],
+        cfg: ProbConfig,
+        held: &HashMap<Token, Held>,
+    ) -> (HashMap<Token, Decision<u32>>, PassReport) {
+        let side = PersonSide::build(
+            people
+                .iter()
+                .enumerate()
+                .map(|(i, f)| (i as PersonId + 1, Features::of(f, t)))
+                .collect(),
+            &cfg,
+        );
+        let mut pass: SourcePass<'_, u32> = SourcePass::new(&side, cfg, 1);
+        for (i, p) in people.iter().enumerate() {
+            let mut f = p.clone();
+            if i % 3 == 0 {
+                let d = f.ssn.as_ref().unwrap().digits();
+                let mut s = String::from_utf8(d.to_vec()).unwrap();
+                let d4 = (s.as_bytes()[3] - b'0' + 1) % 10;
+                s.replace_range(3..4, &d4.to_string());
+                f.ssn = ssn::normalize(&s).ok();
+            }
+            if i % 5 == 0 {
+                f.ssn = None;
+                let l = f.last.take().unwrap();
+                f.last = Some(format!("{}Q", &l[..l.len() - 1]));
+            }
+            let mut key = [0u8; 32];
+            key[..4].copy_from_slice(&(i as u32).to_le_bytes());
+            pass.offer(&Features::of(&f, t), Some(key), &[], || i as u32);
+        }
+        let (decisions, report) = pass.finish(|k| held.get(k).copied());
+        let by_key = decisions
+            .into_iter()
+            .map(|d| (d.record_key.unwrap(), d))
+            .collect();
+        (by_key, report)
+    }
+
+    #[test]
+    fn earlier_decisions_hold_within_the_margin() {
+        let t = Tokenizer::new(&[2; 32], "k");
+        let people: Vec<IdentityFields> = (0..1500).map(|i| person(&t, i)).collect();
+        let cfg = ProbConfig::default();
+        let (first, report) = decide(&t, &people, cfg, &HashMap::new());
+        assert_eq!(report.held, 0);
+        let held: HashMap<Token, Held> = first
+            .iter()
+            .map(|(k, d)| {
+                let h = Held {
+                    person: d.person,
+                    band: d.band,
+                };
+                (*k, h)
+            })
+            .collect();
+        let bands = |d: &HashMap<Token, Decision<u32>>| -> Vec<(Token, PersonId, Band)> {
+            let mut v: Vec<_> = d.iter().map(|(k, d)| (*k, d.person, d.band)).collect();
+            v.sort_unstable_by_key(|a| a.0);
+            v
+        };
+        // The same run again: nothing to hold, nothing changes.
+        let (again, report) = decide(&t, &people, cfg, &held);
+        assert_eq!(report.held, 0);
+        assert_eq!(bands(&again), bands(&first));
+        // Weights moved down against every threshold (as a re-estimated model or another
+        // key moves them) just past the weakest link: it would fall to review, but holds
+        // under a margin wider than the move.
+        let weakest = first
+            .values()
+            .filter(|d| d.band == Band::Link)
+            .map(|d| d.weight)
+            .min_by(f64::total_cmp)
+            .unwrap();
+        let shift = weakest - cfg.link_threshold + 0.5;
+        let moved = ProbConfig {
+            link_threshold: cfg.link_threshold + shift,
+            review_threshold: cfg.review_threshold + shift,
+            hold_margin: shift + 2.0,
+            ..cfg
+        };
+        let links =
+            |d: &HashMap<Token, Decision<u32>>| d.values().filter(|d| d.band == Band::Link).count();
+        let (fresh, _) = decide(
+            &t,
+            &people,
+            ProbConfig {
+                hold_margin: 0.0,
+                ..moved
+            },
+            &held,
+        );
+        let fell = links(&first) - links(&fresh);
+        assert!(fell > 0);
+        let (kept, report) = decide(&t, &people, moved, &held);
+        assert_eq!(bands(&kept), bands(&first), "every band and person held");
+        assert!(
+            report.held >= fell as u64,
+            "{} held, {fell} fell",
+            report.held
+        );
+        assert!(kept.values().any(|d| d.held));
+        // Moved by more than the margin: the record is decided afresh.
+        let far = ProbConfig {
+            link_threshold: cfg.link_threshold + shift + 2.0 * moved.hold_margin,
+            review_threshold: cfg.review_threshold + shift + 2.0 * moved.hold_margin,
+            ..moved
+        };
+        let (far_fresh, _) = decide(
+            &t,
+            &people,
+            ProbConfig {
+                hold_margin: 0.0,
+                ..far
+            },
+            &held,
+        );
+        let (far_held, _) = decide(&t, &people, far, &held);
+        assert!(links(&far_held) < links(&first));
+        assert!(links(&far_held) >= links(&far_fresh));
+        for (k, d) in &far_held {
+            if d.held {
+                assert_eq!(d.band, first[k].band);
+            }
+            if d.band == Band::Link {
+                assert!(d.weight >= far.link_threshold - far.hold_margin);
+            }
+        }
     }
 }

@@ -1,0 +1,10 @@
+-- Held probabilistic decisions. Lockstep with migrations/sqlite/0009_link_memory.sql,
+-- which says why the table is there.
+CREATE TABLE link_memory (
+    source     TEXT   NOT NULL,
+    record_key BYTEA  NOT NULL,
+    person_id  BIGINT NOT NULL REFERENCES persons (id),
+    band       TEXT   NOT NULL,
+    run_id     BIGINT NOT NULL,
+    PRIMARY KEY (source, record_key)
+);
