@@ -8,6 +8,8 @@
 //! output has one entry per accepted row, so later stages never care which layout a
 //! source arrived in.
 
+use std::collections::HashMap;
+
 use arrow::array::{Array, AsArray, FixedSizeBinaryArray, Int64Array, StringArray};
 use arrow::datatypes::{DataType, Int64Type};
 use chrono::{Datelike, NaiveDate};
@@ -292,7 +294,7 @@ pub fn blocks_of(
     Ok(match layout {
         Layout::Raw => {
             let cols = RawColumns::new(batch, schema, true)?;
-            pick(rows, &|r| {
+            per_identity(&cols, rows, &|r| r, &|r| {
                 tokenizer.blocker().probe_keys(&cols.fields(r, today).0)
             })
         }
@@ -329,7 +331,7 @@ fn encode_rows(
     Ok(match layout {
         Layout::Raw => {
             let cols = RawColumns::new(batch, schema, true)?;
-            pick(&positions, &|i| {
+            per_identity(&cols, &positions, &|i| rows[i], &|i| {
                 let fields = cols.fields(rows[i], today).0;
                 match blocks {
                     Some(b) => Features {
@@ -355,6 +357,34 @@ fn pick<O: Send>(rows: &[usize], f: &(dyn Fn(usize) -> O + Sync)) -> Vec<O> {
     } else {
         rows.iter().map(|&r| f(r)).collect()
     }
+}
+
+/// `f` of each item, computed once per distinct raw identity (of batch row `row(item)`)
+/// and copied to the others. A person's rows repeat their identity: a worker's wage rows,
+/// quarter after quarter, or a household's benefit periods. Hashing a row's raw columns
+/// costs a small part of normalizing and keying or encoding it.
+fn per_identity<O: Clone + Send>(
+    cols: &RawColumns<'_>,
+    items: &[usize],
+    row: &(dyn Fn(usize) -> usize + Sync),
+    f: &(dyn Fn(usize) -> O + Sync),
+) -> Vec<O> {
+    let mut distinct: HashMap<RawIdentity<'_>, u32, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(items.len() / 4, Default::default());
+    let mut firsts: Vec<usize> = Vec::new();
+    let slots: Vec<u32> = items
+        .iter()
+        .map(|&i| {
+            let next = firsts.len() as u32;
+            *distinct.entry(cols.raw(row(i))).or_insert_with(|| {
+                firsts.push(i);
+                next
+            })
+        })
+        .collect();
+    drop(distinct);
+    let out = pick(&firsts, f);
+    slots.iter().map(|&s| out[s as usize].clone()).collect()
 }
 
 fn run(n: usize, f: impl Fn(usize) -> RowOut + Sync + Send) -> Vec<RowOut> {

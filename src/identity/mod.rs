@@ -187,7 +187,7 @@ impl fmt::Debug for IdentityFields {
 /// `None` means the source has no such column at all (no reason is reported);
 /// `Some("")` means the column exists but is empty (reported as `*_missing`).
 /// `Debug` prints only which columns are present.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct RawIdentity<'a> {
     pub ssn: Option<&'a str>,
     pub first: Option<&'a str>,

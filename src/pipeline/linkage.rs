@@ -169,12 +169,13 @@ impl<'p, T> SourceLinkage<'p, T> {
         stats: &mut LinkStats,
     ) -> Result<(), E> {
         let mut wanted = Vec::new();
+        let met = self.pass.meets(blocks);
         for (i, (u, b)) in todo.iter().zip(blocks).enumerate() {
             if b.is_empty() {
                 stats.count(u.exact);
                 continue;
             }
-            let s = self.pass.screen(b);
+            let s = self.pass.screen_met(met[i]);
             if s.wants_encoding() {
                 wanted.push((i, s));
             } else {

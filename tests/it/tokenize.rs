@@ -409,3 +409,33 @@ fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
     }
     assert!(ssn_keys >= 2, "the version 3 file has SSN keys: {ssn_keys}");
 }
+
+/// Rows of one identity are keyed and encoded once per batch (`blocks_of` and
+/// `features_of` share the work among a person's rows): each row still gets exactly
+/// what it would get alone, in the order asked, repeats and all.
+#[test]
+fn blocking_keys_and_encodings_of_repeated_identities_are_each_rows_own() {
+    use xmatch::identity::identify::{blocks_of, features_of};
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema("public_assistance");
+    let raw = raw_file(dir.path());
+    let t = tokenizer();
+    let (batches, _) = read_all(&raw, &s, Layout::Raw, 1024);
+    let b = &batches[0];
+    let n = b.batch.num_rows();
+    assert!(n > 3);
+    // Forward, backward and forward again: every identity three times, apart.
+    let rows: Vec<usize> = (0..n).chain((0..n).rev()).chain(0..n).collect();
+    let blocks = blocks_of(b, &s, Layout::Raw, &t, today(), &rows).unwrap();
+    let features = features_of(b, &s, Layout::Raw, &t, today(), &rows).unwrap();
+    assert_eq!((blocks.len(), features.len()), (rows.len(), rows.len()));
+    for (i, &r) in rows.iter().enumerate() {
+        let alone = blocks_of(b, &s, Layout::Raw, &t, today(), &[r]).unwrap();
+        assert_eq!(blocks[i], alone[0], "row {r}");
+        let alone = features_of(b, &s, Layout::Raw, &t, today(), &[r]).unwrap();
+        assert_eq!(features[i].encoding, alone[0].encoding, "row {r}");
+        assert_eq!(features[i].blocks, alone[0].blocks, "row {r}");
+    }
+    let distinct: std::collections::HashSet<_> = blocks.iter().filter(|b| !b.is_empty()).collect();
+    assert!(distinct.len() > 1, "rows of different people differ");
+}

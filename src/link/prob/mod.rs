@@ -509,6 +509,12 @@ impl<'p, T> SourcePass<'p, T> {
     /// be screened once, in order, and those that [`Screened::wants_encoding`] admitted
     /// in the same order.
     pub fn screen(&mut self, blocks: &BlockKeys) -> Screened {
+        let candidates = self.side.has_candidates(blocks);
+        self.screen_met(candidates)
+    }
+
+    /// [`SourcePass::screen`] for a record [`SourcePass::meets`] looked up already.
+    pub fn screen_met(&mut self, candidates: bool) -> Screened {
         self.report.records += 1;
         // Reservoir sample: every record has the same chance to give random pairs.
         self.seen += 1;
@@ -519,9 +525,30 @@ impl<'p, T> SourcePass<'p, T> {
             let j = self.rng.random_range(0..self.seen) as usize;
             (j < SAMPLE_RECORDS).then_some(j)
         };
-        Screened {
-            slot,
-            candidates: self.side.has_candidates(blocks),
+        Screened { slot, candidates }
+    }
+
+    /// Whether each record shares a blocking key with a participant, looked up on both
+    /// cores (the screening of a wage file is ten million lookups of four keys each).
+    /// A record with the same keys as the one before it (a person's next row) is not
+    /// looked up again.
+    pub fn meets(&self, blocks: &[BlockKeys]) -> Vec<bool> {
+        let side = self.side;
+        let chunk = |c: &[BlockKeys]| -> Vec<bool> {
+            let mut out = Vec::with_capacity(c.len());
+            for (i, b) in c.iter().enumerate() {
+                let met = match i.checked_sub(1) {
+                    Some(p) if c[p] == *b => out[p],
+                    _ => side.has_candidates(b),
+                };
+                out.push(met);
+            }
+            out
+        };
+        if blocks.len() >= 8192 {
+            blocks.par_chunks(4096).flat_map_iter(chunk).collect()
+        } else {
+            chunk(blocks)
         }
     }
 
