@@ -10,7 +10,7 @@ use crate::identity::blocking::BlockKeys;
 use crate::identity::identify::Features;
 use crate::identity::registry::{PersonId, Registry};
 use crate::identity::ssn::Last4;
-use crate::identity::token::Token;
+use crate::identity::token::{Token, TokenMap};
 use crate::link::prob::{Band, Decision, Held, PassReport, PersonSide, ProbConfig, SourcePass};
 use crate::link::{LinkOutcome, LinkStats, PROBABILISTIC};
 use crate::store::{HeldRow, LinkDecisionRow, NewLinkReview};
@@ -27,14 +27,14 @@ pub(super) struct Unlinked {
     pub last4: Option<Last4>,
 }
 
-/// Review decisions of earlier runs, and the pass's own decisions it holds, by source and
-/// record key, on surviving persons.
+/// Review decisions of earlier runs, and the pass's own decisions it holds, on surviving
+/// persons: by source, then record key (looked up for every unlinked record, ten million
+/// of a wage file's, so without building a key).
 #[derive(Debug, Default)]
 pub(super) struct Decisions {
-    accepted: HashMap<(String, Token), PersonId>,
-    rejected: HashMap<(String, Token), Vec<PersonId>>,
-    /// By source, then record key: looked up for every decided record.
-    held: HashMap<String, HashMap<Token, Held>>,
+    accepted: HashMap<String, TokenMap<PersonId>>,
+    rejected: HashMap<String, TokenMap<Vec<PersonId>>>,
+    held: HashMap<String, TokenMap<Held>>,
 }
 
 impl Decisions {
@@ -42,11 +42,12 @@ impl Decisions {
         let mut d = Decisions::default();
         for r in rows {
             let person = registry.survivor(r.person_id);
-            let key = (r.source, r.record_key);
             if r.accepted {
-                d.accepted.insert(key, person);
+                let m = d.accepted.entry(r.source).or_default();
+                m.insert(r.record_key, person);
             } else {
-                d.rejected.entry(key).or_default().push(person);
+                let m = d.rejected.entry(r.source).or_default();
+                m.entry(r.record_key).or_default().push(person);
             }
         }
         for r in held {
@@ -62,17 +63,16 @@ impl Decisions {
         d
     }
 
-    fn held_in(&self, source: &str) -> Option<&HashMap<Token, Held>> {
+    fn held_in(&self, source: &str) -> Option<&TokenMap<Held>> {
         self.held.get(source)
     }
 
     pub fn accepted(&self, source: &str, key: Option<&Token>) -> Option<PersonId> {
-        let key = key?;
-        self.accepted.get(&(source.to_string(), *key)).copied()
+        self.accepted.get(source)?.get(key?).copied()
     }
 
     fn rejected(&self, source: &str, key: Option<&Token>) -> &[PersonId] {
-        key.and_then(|k| self.rejected.get(&(source.to_string(), *k)))
+        key.and_then(|k| self.rejected.get(source)?.get(k))
             .map_or(&[], Vec::as_slice)
     }
 }
