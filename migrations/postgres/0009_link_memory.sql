@@ -8,3 +8,7 @@ CREATE TABLE link_memory (
     run_id     BIGINT NOT NULL,
     PRIMARY KEY (source, record_key)
 );
+
+-- Per run and source, the records whose band a held decision gave (the model alone would
+-- have put them elsewhere): `runs show` and `/metrics` report it.
+ALTER TABLE link_quality ADD COLUMN held BIGINT NOT NULL DEFAULT 0;

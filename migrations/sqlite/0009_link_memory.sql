@@ -14,3 +14,7 @@ CREATE TABLE link_memory (
     run_id     INTEGER NOT NULL,
     PRIMARY KEY (source, record_key)
 );
+
+-- Per run and source, the records whose band a held decision gave (the model alone would
+-- have put them elsewhere): `runs show` and `/metrics` report it.
+ALTER TABLE link_quality ADD COLUMN held INTEGER NOT NULL DEFAULT 0;

@@ -135,18 +135,27 @@ fn render_show(r: &RunRow, files: &[LineageFile], quality: &[LinkQualityRow]) ->
     if !quality.is_empty() {
         let _ = writeln!(
             out,
-            "\nprobabilistic linkage (the model's own estimate)\n  {:<20} {:>9} {:>8} {:>8} {:>9} {:>9} {:>9} {:>8}",
-            "source", "pairs", "linked", "review", "non-link", "accepted", "est prec", "est rec"
+            "\nprobabilistic linkage (the model's own estimate)\n  {:<20} {:>9} {:>8} {:>8} {:>9} {:>6} {:>9} {:>9} {:>8}",
+            "source",
+            "pairs",
+            "linked",
+            "review",
+            "non-link",
+            "held",
+            "accepted",
+            "est prec",
+            "est rec"
         );
         for q in quality {
             let _ = writeln!(
                 out,
-                "  {:<20} {:>9} {:>8} {:>8} {:>9} {:>9} {:>8.2}% {:>7.2}%{}",
+                "  {:<20} {:>9} {:>8} {:>8} {:>9} {:>6} {:>9} {:>8.2}% {:>7.2}%{}",
                 q.source,
                 q.candidate_pairs,
                 q.linked,
                 q.review,
                 q.non_link,
+                q.held,
                 q.review_accepted,
                 100.0 * q.estimated_precision,
                 100.0 * q.estimated_recall,

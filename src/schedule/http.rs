@@ -193,6 +193,12 @@ pub async fn metrics(
     );
     gauge(
         &mut out,
+        "xmatch_link_held_records",
+        "Records whose band an earlier run's decision held against this run's model (latest succeeded run).",
+        &|q| q.held as f64,
+    );
+    gauge(
+        &mut out,
         "xmatch_link_band_non_link_records",
         "Records with candidates the probabilistic pass left unlinked (latest succeeded run).",
         &|q| q.non_link as f64,

@@ -144,6 +144,8 @@ pub struct LinkQualityRow {
     pub review: i64,
     pub non_link: i64,
     pub ambiguous: i64,
+    /// Records whose band a held decision gave.
+    pub held: i64,
     pub review_accepted: i64,
     pub estimated_precision: f64,
     pub estimated_recall: f64,
@@ -156,7 +158,8 @@ pub struct LinkQualityRow {
 macro_rules! link_quality_select {
     () => {
         "SELECT q.run_id, r.pipeline, q.source, q.records, q.records_with_candidates, \
-         q.candidate_pairs, q.linked, q.review, q.non_link, q.ambiguous, q.review_accepted, \
+         q.candidate_pairs, q.linked, q.review, q.non_link, q.ambiguous, q.held, \
+         q.review_accepted, \
          q.estimated_precision, q.estimated_recall, q.lambda, q.em_iterations, \
          q.em_converged FROM link_quality q JOIN runs r ON r.id = q.run_id "
     };
@@ -208,6 +211,7 @@ impl Store {
                         review: r.try_get("review")?,
                         non_link: r.try_get("non_link")?,
                         ambiguous: r.try_get("ambiguous")?,
+                        held: r.try_get("held")?,
                         review_accepted: r.try_get("review_accepted")?,
                         estimated_precision: r.try_get("estimated_precision")?,
                         estimated_recall: r.try_get("estimated_recall")?,
@@ -583,7 +587,7 @@ impl StoreTx {
                     .map_or((0.0, 0, true), |m| (m.lambda, m.iterations as i64, m.converged));
                 let mut q = QueryBuilder::new(
                     "INSERT INTO link_quality (run_id, source, records, records_with_candidates, \
-                     candidate_pairs, linked, review, non_link, ambiguous, review_accepted, \
+                     candidate_pairs, linked, review, non_link, ambiguous, held, review_accepted, \
                      estimated_precision, estimated_recall, lambda, em_iterations, em_converged) ",
                 );
                 q.push_values([()], |mut b, _| {
@@ -596,6 +600,7 @@ impl StoreTx {
                         .push_bind(r.review as i64)
                         .push_bind(r.non_link as i64)
                         .push_bind(r.ambiguous as i64)
+                        .push_bind(r.held as i64)
                         .push_bind(*accepted as i64)
                         .push_bind(r.estimated_precision)
                         .push_bind(r.estimated_recall)

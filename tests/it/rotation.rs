@@ -458,7 +458,19 @@ async fn rotation_keeps_everything(store_url: Option<&str>) {
         "held decisions did not survive the rotation: {}",
         differences(&before_links, &got)
     );
-    assert!(held_run.linkage.iter().map(|(_, r, _)| r.held).sum::<u64>() > 0);
+    let held: u64 = held_run.linkage.iter().map(|(_, r, _)| r.held).sum();
+    assert!(held > 0);
+    let recorded: i64 = store
+        .link_quality(held_run.run_id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|q| q.held)
+        .sum();
+    assert_eq!(
+        recorded, held as i64,
+        "`runs show` and /metrics report the held count"
+    );
     let fresh_run = run_pipeline(&ws, "nudged-fresh").await.unwrap();
     let fresh = outputs_without(&ws, fresh_run.run_id, &["match_score"]);
     assert!(probabilistic(&fresh) < probabilistic(&before_links));
