@@ -166,11 +166,9 @@ impl StoreTx {
         const DROP_DUPLICATE: &str = "DELETE FROM link_reviews WHERE id = $1";
         const CLEAR_REKEYS: &str = "DELETE FROM link_review_rekeys";
         const HELD: &str = "SELECT source, record_key FROM link_memory";
-        const TAKE_HELD: &str = "DELETE FROM link_memory WHERE source = $1 AND record_key = $2 \
-                                 RETURNING person_id, band, run_id";
-        const PUT_HELD: &str = "INSERT INTO link_memory (source, record_key, person_id, band, run_id) \
-                                VALUES ($1, $2, $3, $4, $5) ON CONFLICT (source, record_key) DO UPDATE SET \
-                                person_id = excluded.person_id, band = excluded.band, run_id = excluded.run_id";
+        const REKEY_HELD: &str =
+            "UPDATE link_memory SET record_key = $1 WHERE source = $2 AND record_key = $3";
+        const DROP_HELD: &str = "DELETE FROM link_memory WHERE source = $1 AND record_key = $2";
         on_tx!(self, conn => {
             let switched = sqlx::query(SWITCH)
                 .bind(old)
@@ -246,52 +244,36 @@ impl StoreTx {
                 }
             }
             // Held decisions: re-keyed where a run saw the record, dropped where none did
-            // (an old-key token matches nothing after this).
+            // (an old-key token matches nothing after this). A new key already held (no
+            // run writes one: files under the new key skip the pass) would fail the
+            // primary key and so the whole retire, not overwrite a decision.
             let held: Vec<(String, Token)> = sqlx::query(HELD)
                 .fetch_all(&mut *conn)
                 .await?
                 .into_iter()
                 .map(|r| Ok((r.try_get("source")?, token_from(r.try_get("record_key")?)?)))
                 .collect::<Result<_, sqlx::Error>>()?;
-            let mut moves = Vec::new();
             for (source, key) in held {
                 match rekeys.get(&(source.clone(), key)) {
-                    Some(new_key) => moves.push((source, key, Some(*new_key))),
-                    None if new_keys.contains(&key) => {}
-                    None => moves.push((source, key, None)),
-                }
-            }
-            // Two passes, so a new key that equals another row's old key (it cannot, but
-            // HMAC outputs are only overwhelmingly unlikely to) never collides mid-way:
-            // every old row goes first, the survivors come back under their new keys.
-            let mut kept = Vec::new();
-            for (source, key, new_key) in &moves {
-                let row = sqlx::query(TAKE_HELD)
-                    .bind(source)
-                    .bind(&key[..])
-                    .fetch_optional(&mut *conn)
-                    .await?;
-                match (row, new_key) {
-                    (Some(r), Some(new_key)) => {
-                        let person: i64 = r.try_get("person_id")?;
-                        let band: String = r.try_get("band")?;
-                        let run: i64 = r.try_get("run_id")?;
-                        kept.push((source, *new_key, person, band, run));
+                    Some(new_key) => {
+                        counts.held_rekeyed += sqlx::query(REKEY_HELD)
+                            .bind(&new_key[..])
+                            .bind(&source)
+                            .bind(&key[..])
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
                     }
-                    (Some(_), None) => counts.held_dropped += 1,
-                    (None, _) => {}
+                    None if new_keys.contains(&key) => {}
+                    None => {
+                        counts.held_dropped += sqlx::query(DROP_HELD)
+                            .bind(&source)
+                            .bind(&key[..])
+                            .execute(&mut *conn)
+                            .await?
+                            .rows_affected();
+                    }
                 }
-            }
-            for (source, new_key, person, band, run) in kept {
-                sqlx::query(PUT_HELD)
-                    .bind(source)
-                    .bind(&new_key[..])
-                    .bind(person)
-                    .bind(band)
-                    .bind(run)
-                    .execute(&mut *conn)
-                    .await?;
-                counts.held_rekeyed += 1;
             }
             sqlx::query(CLEAR_REKEYS).execute(&mut *conn).await?;
             Ok(Some(counts))
