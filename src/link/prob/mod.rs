@@ -843,6 +843,25 @@ mod tests {
         }
     }
 
+    /// Record `i`'s copy of `p`: every third with SSN digit `digit` (0-based) one off,
+    /// every fifth without SSN and with the surname's last letter replaced by `letter`.
+    fn typo(p: &IdentityFields, i: usize, digit: usize, letter: char) -> IdentityFields {
+        let mut f = p.clone();
+        if i.is_multiple_of(3) {
+            let d = f.ssn.as_ref().unwrap().digits();
+            let mut s = String::from_utf8(d.to_vec()).unwrap();
+            let next = (s.as_bytes()[digit] - b'0' + 1) % 10;
+            s.replace_range(digit..digit + 1, &next.to_string());
+            f.ssn = ssn::normalize(&s).ok();
+        }
+        if i.is_multiple_of(5) {
+            f.ssn = None;
+            let l = f.last.take().unwrap();
+            f.last = Some(format!("{}{letter}", &l[..l.len() - 1]));
+        }
+        f
+    }
+
     #[test]
     fn typos_link_and_strangers_do_not() {
         let t = Tokenizer::new(&[1; 32], "k");
@@ -859,20 +878,7 @@ mod tests {
             SourcePass::new(&side, ProbConfig::default(), 1);
         let mut waiting = 0u64;
         for i in 0..3000u32 {
-            let mut f = people[i as usize].clone();
-            // Every third record: one SSN digit wrong; every fifth: no SSN, a surname typo.
-            if i % 3 == 0 {
-                let d = f.ssn.as_ref().unwrap().digits();
-                let mut s = String::from_utf8(d.to_vec()).unwrap();
-                let last = (s.as_bytes()[8] - b'0' + 1) % 10;
-                s.replace_range(8..9, &last.to_string());
-                f.ssn = ssn::normalize(&s).ok();
-            }
-            if i % 5 == 0 {
-                f.ssn = None;
-                let l = f.last.take().unwrap();
-                f.last = Some(format!("{}{}", &l[..l.len() - 1], "X"));
-            }
+            let f = typo(&people[i as usize], i as usize, 8, 'X');
             waiting += u64::from(pass.offer(&Features::of(&f, &t), None, &[], || (i, true)));
         }
         // Strangers: new people sharing a surname and initials with participants.
@@ -927,8 +933,7 @@ mod tests {
         assert!(report.estimated_precision > 0.99);
     }
 
-    /// One pass over typo'd copies of `people` (every third SSN one digit off, every
-    /// fifth record without SSN and with a surname typo), keyed by index.
+    /// One pass over typo'd copies of `people` ([`typo`] at SSN digit 4), keyed by index.
     fn decide(
         t: &Tokenizer,
         people: &[IdentityFields],
@@ -945,19 +950,7 @@ mod tests {
         );
         let mut pass: SourcePass<'_, u32> = SourcePass::new(&side, cfg, 1);
         for (i, p) in people.iter().enumerate() {
-            let mut f = p.clone();
-            if i % 3 == 0 {
-                let d = f.ssn.as_ref().unwrap().digits();
-                let mut s = String::from_utf8(d.to_vec()).unwrap();
-                let d4 = (s.as_bytes()[3] - b'0' + 1) % 10;
-                s.replace_range(3..4, &d4.to_string());
-                f.ssn = ssn::normalize(&s).ok();
-            }
-            if i % 5 == 0 {
-                f.ssn = None;
-                let l = f.last.take().unwrap();
-                f.last = Some(format!("{}Q", &l[..l.len() - 1]));
-            }
+            let f = typo(p, i, 3, 'Q');
             let mut key = [0u8; 32];
             key[..4].copy_from_slice(&(i as u32).to_le_bytes());
             pass.offer(&Features::of(&f, t), Some(key), &[], || i as u32);
