@@ -230,7 +230,7 @@ impl<'p, T> SourceLinkage<'p, T> {
         // What to hold for each record key: its decision when every row of the key (wage
         // rows share their SSN's) got the same one and it is near or above the review
         // band; otherwise nothing.
-        let mut by_key: HashMap<Token, Option<Held>> = HashMap::new();
+        let mut by_key: TokenMap<Option<Held>> = TokenMap::default();
         for d in &decisions {
             let Some(key) = d.record_key else { continue };
             let keep = (d.band != Band::NonLink || d.weight >= review_threshold - hold_margin)
