@@ -25,10 +25,13 @@ use std::path::{Path, PathBuf};
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{ArrowPrimitiveType, DataType, Decimal128Type, Int64Type, UInt64Type};
+use chrono::NaiveDate;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
+use crate::identity::blocking::Blocker;
+use crate::identity::ssn::Ssn;
 use crate::identity::token::Tokenizer;
-use crate::identity::{RawIdentity, normalize_record};
+use crate::identity::{IdentityFields, RawIdentity, normalize_record};
 use crate::link::PROBABILISTIC;
 use crate::schema::{Catalog, IdentityRole};
 use crate::secure::SecureZone;
@@ -122,6 +125,9 @@ pub struct Score {
     pub sources: Vec<SourceScore>,
     /// Participant person keys that hold more than one generated person (false merges).
     pub merged_keys: u64,
+    /// Identifiable true pairs left unlinked (or linked to someone else), by what the
+    /// agency row shares with its person's closest participant row, then by source.
+    pub misses: BTreeMap<MissPattern, BTreeMap<String, u64>>,
 }
 
 impl Score {
@@ -183,7 +189,36 @@ impl fmt::Display for Score {
             f,
             "probabilistic links (evidence sources): {l} ({c} correct); person keys merging two generated people: {}",
             self.merged_keys
-        )
+        )?;
+        if self.misses.is_empty() {
+            return Ok(());
+        }
+        // The largest patterns first; the rest summed on one line.
+        let mut patterns: Vec<(&MissPattern, u64)> = self
+            .misses
+            .iter()
+            .map(|(p, by)| (p, by.values().sum()))
+            .collect();
+        patterns.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        let total: u64 = patterns.iter().map(|p| p.1).sum();
+        write!(
+            f,
+            "\nmissed identifiable pairs: {total}, by what the agency row shares with its person's \
+             closest participant row (ssn first last dob; = same, ~ near, x differs, - blank):"
+        )?;
+        const SHOWN: usize = 12;
+        for (p, n) in patterns.iter().take(SHOWN) {
+            let by: Vec<String> = self.misses[*p]
+                .iter()
+                .map(|(s, n)| format!("{s} {n}"))
+                .collect();
+            write!(f, "\n  {:<36} {n:>7}   {}", p.to_string(), by.join(", "))?;
+        }
+        if patterns.len() > SHOWN {
+            let rest: u64 = patterns[SHOWN..].iter().map(|p| p.1).sum();
+            write!(f, "\n  {} other patterns: {rest}", patterns.len() - SHOWN)?;
+        }
+        Ok(())
     }
 }
 
@@ -194,10 +229,153 @@ struct Carries {
     dob: bool,
 }
 
-/// One source's truth: the generated person of every file row, and what the row carries.
+/// One source's truth: the generated person of every file row, what the row carries, and
+/// its normalized identifiers (to explain misses; never printed).
 struct SourceTruth {
     persons: Vec<i64>,
     carries: Vec<Carries>,
+    idents: Vec<IdentityFields>,
+}
+
+/// How one field of a missed pair's agency row compares with the participant's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Agree {
+    Same,
+    /// One SSN digit wrong or two neighbours swapped; a name within two edits, an
+    /// initial of the other, or in the other name's column; a DOB with one of day, month
+    /// or year wrong, or day and month swapped.
+    Near,
+    Differs,
+    /// Blank on either side.
+    Missing,
+}
+
+impl Agree {
+    fn symbol(self) -> char {
+        match self {
+            Agree::Same => '=',
+            Agree::Near => '~',
+            Agree::Differs => 'x',
+            Agree::Missing => '-',
+        }
+    }
+
+    fn weight(self) -> u32 {
+        match self {
+            Agree::Same => 3,
+            Agree::Near => 1,
+            _ => 0,
+        }
+    }
+}
+
+/// What a missed pair's agency row shares with its person: SSN, first name, last name and
+/// DOB; whether it shares a blocking key with one of the person's participant rows (else
+/// the probabilistic pass never compared them); and whether it was linked to someone
+/// else instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MissPattern {
+    pub fields: [Agree; 4],
+    pub no_key: bool,
+    pub linked_elsewhere: bool,
+}
+
+impl fmt::Display for MissPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for a in self.fields {
+            write!(f, "{}", a.symbol())?;
+        }
+        if self.no_key {
+            f.write_str(" no key")?;
+        }
+        if self.linked_elsewhere {
+            f.write_str(" linked to another person")?;
+        }
+        Ok(())
+    }
+}
+
+fn agree_ssn(a: &Option<Ssn>, b: &Option<Ssn>) -> Agree {
+    let (Some(a), Some(b)) = (a, b) else {
+        return Agree::Missing;
+    };
+    let (a, b) = (a.digits(), b.digits());
+    let diff: Vec<usize> = (0..9).filter(|&i| a[i] != b[i]).collect();
+    match diff[..] {
+        [] => Agree::Same,
+        [_] => Agree::Near,
+        [i, j] if j == i + 1 && a[i] == b[j] && a[j] == b[i] => Agree::Near,
+        _ => Agree::Differs,
+    }
+}
+
+fn agree_name(a: &Option<String>, b: &Option<String>, crosswise: &Option<String>) -> Agree {
+    let (Some(a), Some(b)) = (a, b) else {
+        return Agree::Missing;
+    };
+    if a == b {
+        Agree::Same
+    } else if crosswise.as_ref() == Some(a)
+        || (a.len() == 1 && b.starts_with(a.as_str()))
+        || (b.len() == 1 && a.starts_with(b.as_str()))
+        || strsim::damerau_levenshtein(a, b) <= 2
+    {
+        Agree::Near
+    } else {
+        Agree::Differs
+    }
+}
+
+fn agree_dob(a: &Option<NaiveDate>, b: &Option<NaiveDate>) -> Agree {
+    use chrono::Datelike;
+    let (Some(a), Some(b)) = (a, b) else {
+        return Agree::Missing;
+    };
+    let same = [
+        a.year() == b.year(),
+        a.month() == b.month(),
+        a.day() == b.day(),
+    ];
+    if a == b {
+        Agree::Same
+    } else if same.iter().filter(|s| **s).count() == 2
+        || (a.year() == b.year() && a.month() == b.day() && a.day() == b.month())
+    {
+        Agree::Near
+    } else {
+        Agree::Differs
+    }
+}
+
+/// The pattern of agency row `row` against the closest of `candidates` (participant rows).
+fn miss_pattern(
+    row: &IdentityFields,
+    candidates: &[&IdentityFields],
+    blocker: &Blocker,
+    linked_elsewhere: bool,
+) -> MissPattern {
+    let probes = blocker.probe_keys(row);
+    let no_key = !candidates.iter().any(|p| {
+        let keys = blocker.keys(p);
+        probes.probes().any(|(k, v)| keys.get(k) == Some(v))
+    });
+    let fields = candidates
+        .iter()
+        .map(|p| {
+            [
+                agree_ssn(&row.ssn, &p.ssn),
+                agree_name(&row.first, &p.first, &p.last),
+                agree_name(&row.last, &p.last, &p.first),
+                agree_dob(&row.dob, &p.dob),
+            ]
+        })
+        .max_by_key(|f| f.iter().map(|a| a.weight()).sum::<u32>())
+        .unwrap_or([Agree::Missing; 4]);
+    MissPattern {
+        fields,
+        no_key,
+        linked_elsewhere,
+    }
 }
 
 /// Scores run `run_id` of a workspace whose `incoming/` holds a generated state and whose
@@ -223,7 +401,7 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
     let catalog = Catalog::builtin()?;
     let mut truths = BTreeMap::new();
     for (source, persons) in by_source {
-        let carries = carried(ws, &catalog, &source)?;
+        let (carries, idents) = carried(ws, &catalog, &source)?;
         if carries.len() != persons.len() {
             return Err(TruthError::Rows {
                 source_name: source,
@@ -231,7 +409,14 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
                 file: carries.len(),
             });
         }
-        truths.insert(source, SourceTruth { persons, carries });
+        truths.insert(
+            source,
+            SourceTruth {
+                persons,
+                carries,
+                idents,
+            },
+        );
     }
     let Some(participants) = truths.remove("participants") else {
         return Err(TruthError::NoTruth { path: truth_path });
@@ -243,12 +428,17 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
         e.ssn |= c.ssn;
         e.dob |= c.dob;
     }
+    let mut person_rows: HashMap<i64, Vec<&IdentityFields>> = HashMap::new();
+    for (p, id) in participants.persons.iter().zip(&participants.idents) {
+        person_rows.entry(*p).or_default().push(id);
+    }
     let identifiable = |p: i64, c: Carries| {
         person_carries
             .get(&p)
             .is_some_and(|q| (q.ssn && c.ssn) || (q.dob && c.dob))
     };
 
+    let blocker = Blocker::new(ws.load_key()?.bytes());
     let zone = ws.secure_zone()?;
     let secure = zone.root().join("runs").join(run_id.to_string());
     let cw_path = secure.join("crosswalk.parquet");
@@ -285,8 +475,10 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
                 s.counts.identifiable += identifiable(p, c) as u64;
             }
         }
+        // Rows of identifiable pairs not linked right, and whether linked to someone else.
+        let mut missed: Vec<(usize, bool)> = Vec::new();
         if source == "ui_wages" {
-            wage_links(ws, t, &key_people, &identifiable, &mut s)?;
+            missed = wage_links(ws, t, &key_people, &identifiable, &mut s)?;
         } else {
             let matches = secure.join(format!("matches/{source}.parquet"));
             if !matches.exists() {
@@ -296,6 +488,8 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
             let rows = primitives::<UInt64Type>(&m, "row", &matches, 0)?;
             let keys = strings(&m, "person_key", &matches)?;
             let passes = strings(&m, "match_pass", &matches)?;
+            // Per file row: None unlinked, Some(right person).
+            let mut outcome: Vec<Option<bool>> = vec![None; t.persons.len()];
             for ((row, key), pass) in rows.iter().zip(&keys).zip(&passes) {
                 let i = (*row as usize).wrapping_sub(1);
                 let (ok, ident) = match (t.persons.get(i), t.carries.get(i)) {
@@ -311,15 +505,45 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
                 let e = s.by_pass.entry(pass.clone()).or_default();
                 e.0 += 1;
                 e.1 += ok as u64;
+                if let Some(o) = outcome.get_mut(i) {
+                    *o = Some(o.unwrap_or(false) || ok);
+                }
             }
+            for (i, (&p, &c)) in t.persons.iter().zip(&t.carries).enumerate() {
+                let true_pair =
+                    person_carries.contains_key(&p) && !rejected.contains(&(i as u64 + 1));
+                if true_pair && identifiable(p, c) && outcome[i] != Some(true) {
+                    missed.push((i, outcome[i].is_some()));
+                }
+            }
+        }
+        for (i, elsewhere) in missed {
+            if rejected.contains(&(i as u64 + 1)) {
+                continue;
+            }
+            let rows = person_rows
+                .get(&t.persons[i])
+                .map(Vec::as_slice)
+                .unwrap_or_default();
+            let pattern = miss_pattern(&t.idents[i], rows, &blocker, elsewhere);
+            *out.misses
+                .entry(pattern)
+                .or_default()
+                .entry(source.clone())
+                .or_default() += 1;
         }
         out.sources.push(s);
     }
     Ok(out)
 }
 
-/// What every row of a raw source file carries, in file order.
-fn carried(ws: &Workspace, catalog: &Catalog, source: &str) -> Result<Vec<Carries>, TruthError> {
+/// What every row of a raw source file carries, and its normalized identifiers, in file
+/// order.
+fn carried(
+    ws: &Workspace,
+    catalog: &Catalog,
+    source: &str,
+) -> Result<(Vec<Carries>, Vec<IdentityFields>), TruthError> {
     let schema = catalog.source(source)?;
     let path = ws.incoming_dir().join(format!("{source}.parquet"));
     let batches = read(&path)?;
@@ -330,6 +554,11 @@ fn carried(ws: &Workspace, catalog: &Catalog, source: &str) -> Result<Vec<Carrie
             .transpose()
     };
     let (ssns, dobs) = (column(IdentityRole::Ssn)?, column(IdentityRole::Dob)?);
+    let (firsts, lasts) = (
+        column(IdentityRole::FirstName)?,
+        column(IdentityRole::LastName)?,
+    );
+    let zips = column(IdentityRole::Zip)?;
     let n: usize = batches.iter().map(|b| b.num_rows()).sum();
     let today = chrono::Utc::now().date_naive();
     fn value(c: &Option<Vec<String>>, i: usize) -> Option<&str> {
@@ -340,15 +569,19 @@ fn carried(ws: &Workspace, catalog: &Catalog, source: &str) -> Result<Vec<Carrie
             let raw = RawIdentity {
                 ssn: value(&ssns, i),
                 dob: value(&dobs, i),
+                first: value(&firsts, i),
+                last: value(&lasts, i),
+                zip: value(&zips, i),
                 ..RawIdentity::default()
             };
             let (f, _) = normalize_record(raw, today);
-            Carries {
+            let carries = Carries {
                 ssn: f.ssn.is_some(),
                 dob: f.dob.is_some(),
-            }
+            };
+            (carries, f)
         })
-        .collect())
+        .unzip())
 }
 
 /// Row numbers (1-based) of the rows ingest rejected.
@@ -385,7 +618,7 @@ fn wage_links(
     key_people: &HashMap<String, HashSet<i64>>,
     identifiable: &dyn Fn(i64, Carries) -> bool,
     s: &mut SourceScore,
-) -> Result<(), TruthError> {
+) -> Result<Vec<(usize, bool)>, TruthError> {
     let path = ws.incoming_dir().join("ui_wages.parquet");
     let batches = read(&path)?;
     let employers = strings(&batches, "employer_id", &path)?;
@@ -394,9 +627,9 @@ fn wage_links(
     let key = Tokenizer::new(ws.load_key()?.bytes(), "truth");
     let mut token_of: HashMap<&str, String> = HashMap::new();
     // (employer token, quarter, cents) → the generated people with such a row, and
-    // whether that row is identifiable.
+    // each such row's number and whether it is identifiable.
     type Group = (String, String, i128);
-    let mut truth: HashMap<Group, HashMap<i64, bool>> = HashMap::new();
+    let mut truth: HashMap<Group, HashMap<i64, Vec<(usize, bool)>>> = HashMap::new();
     for (i, (&p, &c)) in t.persons.iter().zip(&t.carries).enumerate() {
         let (e, q, Some(amount)) = (&employers[i], &quarters[i], cents[i]) else {
             continue;
@@ -405,11 +638,12 @@ fn wage_links(
             .entry(e.as_str())
             .or_insert_with(|| hex::encode(key.employer_token(e)))
             .clone();
-        *truth
+        truth
             .entry((tok, q.clone(), amount))
             .or_default()
             .entry(p)
-            .or_default() |= identifiable(p, c);
+            .or_default()
+            .push((i, identifiable(p, c)));
     }
     let lake = ws.lake_dir().join("current").join("quarterly_wages");
     for file in parquet_files(&lake)? {
@@ -436,13 +670,28 @@ fn wage_links(
                 .copied()
                 .find(|p| key_people.get(&k).is_some_and(|set| set.contains(p)));
             if let Some(p) = hit {
-                let ident = people.remove(&p).unwrap_or(false);
+                // The identifiable row first, as before rows were kept one by one.
+                let rows = people.get_mut(&p).expect("found above");
+                let at = rows.iter().position(|r| r.1).unwrap_or(0);
+                let (_, ident) = rows.swap_remove(at);
+                if rows.is_empty() {
+                    people.remove(&p);
+                }
                 s.counts.correct += 1;
                 s.counts.correct_identifiable += ident as u64;
             }
         }
     }
-    Ok(())
+    // What is left of identifiable pairs was missed. Whether a wage row went to someone
+    // else is not known here (wage links keep no row number), so it counts as unlinked.
+    let mut missed: Vec<(usize, bool)> = truth
+        .into_values()
+        .flat_map(|people| people.into_values().flatten())
+        .filter(|r| r.1)
+        .map(|(i, _)| (i, false))
+        .collect();
+    missed.sort_unstable();
+    Ok(missed)
 }
 
 fn parquet_files(dir: &Path) -> Result<Vec<PathBuf>, TruthError> {
@@ -562,4 +811,47 @@ fn decimal_cents(
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::ssn;
+
+    fn ident(s: &str, first: &str, last: &str, dob: (i32, u32, u32)) -> IdentityFields {
+        let name = |n: &str| (!n.is_empty()).then(|| n.to_string());
+        IdentityFields {
+            ssn: ssn::normalize(s).ok(),
+            first: name(first),
+            last: name(last),
+            dob: NaiveDate::from_ymd_opt(dob.0, dob.1, dob.2),
+            ..IdentityFields::default()
+        }
+    }
+
+    #[test]
+    fn miss_patterns_name_what_differs_and_whether_a_key_is_shared() {
+        let blocker = Blocker::new(&[3; 32]);
+        let person = ident("212-67-4431", "MARGARET", "WILLIAMSON", (1979, 3, 14));
+        let pattern = |row: &IdentityFields| {
+            let p = miss_pattern(row, &[&person], &blocker, false);
+            (p.to_string(), p.no_key)
+        };
+        // Adjacent digits swapped, an initial, a one-letter typo, a wrong day.
+        // The SSN window without digits 3-5 and the initials are still shared.
+        let near = ident("212-76-4431", "M", "WILLIAMSEN", (1979, 3, 15));
+        assert_eq!(pattern(&near), ("~~~~".to_string(), false));
+        // Names crosswise are near; a blank first name is `-`; the SSN windows with the
+        // initials are shared, so the pass had the pair.
+        let crossed = ident("212-67-4481", "WILLIAMSON", "MARGARET", (1979, 3, 14));
+        assert_eq!(pattern(&crossed), ("~~~=".to_string(), false));
+        let blank = ident("212-67-4431", "", "WILLIAMSON", (1979, 3, 14));
+        assert_eq!(pattern(&blank).0, "=-==");
+        let other = ident("530-18-9902", "DWAYNE", "OKAFOR", (1961, 11, 29));
+        assert_eq!(pattern(&other), ("xxxx no key".to_string(), true));
+        // The closest of several participant rows is the one compared.
+        let older = ident("530-18-9902", "DWAYNE", "OKAFOR", (1961, 11, 29));
+        let p = miss_pattern(&other, &[&person, &older], &blocker, true);
+        assert_eq!(p.to_string(), "==== linked to another person");
+    }
 }
