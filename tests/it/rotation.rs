@@ -471,9 +471,26 @@ async fn rotation_keeps_everything(store_url: Option<&str>) {
         recorded, held as i64,
         "`runs show` and /metrics report the held count"
     );
+    // Without held decisions the move bites: the weakest link is lost. (Counting links
+    // is not enough: a record the guard kept in review under the old key can link under
+    // the new one, see `Held`.)
     let fresh_run = run_pipeline(&ws, "nudged-fresh").await.unwrap();
     let fresh = outputs_without(&ws, fresh_run.run_id, &["match_score"]);
-    assert!(probabilistic(&fresh) < probabilistic(&before_links));
+    let links = |o: &Outputs| -> BTreeSet<String> {
+        o.matches
+            .values()
+            .flatten()
+            .filter(|r| r.contains("match_pass=probabilistic"))
+            .cloned()
+            .collect()
+    };
+    assert!(
+        links(&before_links)
+            .difference(&links(&fresh))
+            .next()
+            .is_some(),
+        "without held decisions a link falls"
+    );
 
     // A partner file under the retired key is refused in one line; under the new key it
     // is the current key's file and goes through the probabilistic pass too.

@@ -22,7 +22,7 @@
 use super::compare::{COMP_FIELDS, CompField, Pattern};
 
 /// Most levels any field has.
-pub const MAX_LEVELS: usize = 5;
+pub const MAX_LEVELS: usize = 6;
 
 /// Probabilities per field and level (index 0, `missing`, is unused).
 pub type Table = [[f64; MAX_LEVELS]; COMP_FIELDS.len()];
@@ -63,6 +63,7 @@ fn initial_m() -> Table {
     for f in COMP_FIELDS {
         let n = f.levels().len() - 1;
         let start: &[f64] = match n {
+            5 => &[0.80, 0.10, 0.04, 0.03, 0.03],
             4 => &[0.80, 0.10, 0.05, 0.05],
             3 => &[0.85, 0.10, 0.05],
             _ => &[0.95, 0.05],
@@ -301,6 +302,10 @@ mod tests {
         for f in COMP_FIELDS {
             let n = f.levels().len() - 1;
             let (m, u): (&[f64], &[f64]) = match n {
+                5 => (
+                    &[0.65, 0.15, 0.05, 0.05, 0.10],
+                    &[0.01, 0.03, 0.06, 0.10, 0.80],
+                ),
                 4 => (&[0.70, 0.15, 0.05, 0.10], &[0.01, 0.04, 0.15, 0.80]),
                 3 => (&[0.80, 0.15, 0.05], &[0.03, 0.12, 0.85]),
                 _ => (&[0.97, 0.03], &[0.50, 0.50]),
@@ -374,10 +379,10 @@ mod tests {
             }
             p
         };
-        // ssn, first, last, dob, zip, sex
-        let household = pat([4, 4, 1, 1, 1, 2]);
+        // ssn, first, last, dob, zip, sex (SSN and names have five levels, DOB four)
+        let household = pat([5, 5, 1, 1, 1, 2]);
         let typo_match = pat([2, 1, 1, 1, 1, 1]);
-        let stranger = pat([4, 4, 4, 4, 3, 2]);
+        let stranger = pat([5, 5, 5, 4, 3, 2]);
         let candidates = vec![(household, 50_000), (typo_match, 500), (stranger, 200_000)];
         let anchors = vec![
             (pat([1, 1, 1, 1, 1, 1]), 9_000),
@@ -386,9 +391,9 @@ mod tests {
         // Agreement by chance: a surname one pair in a thousand, a birth date one in
         // twenty thousand, a ZIP one in two hundred, a near-identical SSN one in 10^5.
         let mut u = [[0.0; MAX_LEVELS]; COMP_FIELDS.len()];
-        u[CompField::Ssn.index()][1..=4].copy_from_slice(&[1e-9, 1e-5, 1e-4, 0.99989]);
-        u[CompField::First.index()][1..=4].copy_from_slice(&[0.005, 0.01, 0.05, 0.935]);
-        u[CompField::Last.index()][1..=4].copy_from_slice(&[0.001, 0.004, 0.03, 0.965]);
+        u[CompField::Ssn.index()][1..=5].copy_from_slice(&[1e-9, 1e-5, 5e-5, 5e-5, 0.99989]);
+        u[CompField::First.index()][1..=5].copy_from_slice(&[0.005, 0.01, 0.05, 0.05, 0.885]);
+        u[CompField::Last.index()][1..=5].copy_from_slice(&[0.001, 0.004, 0.03, 0.03, 0.935]);
         u[CompField::Dob.index()][1..=4].copy_from_slice(&[5e-5, 5e-4, 0.01, 0.98945]);
         u[CompField::Zip.index()][1..=3].copy_from_slice(&[0.005, 0.05, 0.945]);
         u[CompField::Sex.index()][1..=2].copy_from_slice(&[0.5, 0.5]);
@@ -396,10 +401,10 @@ mod tests {
         let anchored = Model::estimate(&candidates, &anchors, u, 1_000_000, 250_500.0);
         let first = CompField::First;
         // Free EM: the households are the "matches", first names disagree among them.
-        assert!(free.field_weight(first, 4, None) > -1.0);
+        assert!(free.field_weight(first, 5, None) > -1.0);
         // Anchored: a first-name disagreement weighs heavily against, households do not
         // link, the typo'd matches do.
-        assert!(anchored.field_weight(first, 4, None) < -5.0);
+        assert!(anchored.field_weight(first, 5, None) < -5.0);
         assert!(anchored.weight(household, Tf::default()) < 15.0);
         assert!(free.weight(household, Tf::default()) > 25.0);
         assert!(anchored.weight(typo_match, Tf::default()) > 15.0);
@@ -411,7 +416,7 @@ mod tests {
         let t = level_frequencies(&[(Pattern(0x000004), 98.0), (Pattern(0x000001), 0.0)]);
         let ssn = &t[CompField::Ssn.index()];
         assert!(ssn[4] > 0.9 && ssn[1] > 0.0);
-        let sum: f64 = ssn[1..5].iter().sum();
+        let sum: f64 = ssn[1..CompField::Ssn.levels().len()].iter().sum();
         assert!((sum - 1.0).abs() < 1e-9);
     }
 }
