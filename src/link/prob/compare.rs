@@ -107,6 +107,11 @@ impl CompField {
         }
     }
 
+    /// The index of the level called `name` (as [`CompField::levels`] spells it).
+    pub fn level_named(self, name: &str) -> Option<usize> {
+        self.levels().iter().position(|l| *l == name)
+    }
+
     /// Lower Dice bounds of levels 2, 3, … (level 1 is identical filters; the last level
     /// is everything below the last bound).
     const fn bands(self) -> &'static [f64] {
@@ -363,13 +368,7 @@ mod tests {
             (ssn(&a), ssn(&b))
         };
         let n = 1000;
-        let lvl = |name: &str| {
-            CompField::Ssn
-                .levels()
-                .iter()
-                .position(|l| *l == name)
-                .unwrap()
-        };
+        let lvl = |name: &str| CompField::Ssn.level_named(name).unwrap();
         let (one, two, three, different) = (
             lvl("one_digit"),
             lvl("two_digits"),

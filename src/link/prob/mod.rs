@@ -1091,13 +1091,7 @@ mod tests {
     #[test]
     fn a_shared_ssn_window_confines_the_difference() {
         let t = Tokenizer::new(&[2; 32], "k");
-        let level = |name: &str| {
-            CompField::Ssn
-                .levels()
-                .iter()
-                .position(|l| *l == name)
-                .unwrap()
-        };
+        let level = |name: &str| CompField::Ssn.level_named(name).unwrap();
         // Participants whose swapped SSN the encodings put at `three_digits`.
         let mut found = Vec::new();
         for i in 0..2000u32 {
@@ -1152,7 +1146,7 @@ mod tests {
     #[test]
     fn a_guard_flip_moves_no_held_decision() {
         let cfg = ProbConfig::default();
-        let level = |f: CompField, name: &str| f.levels().iter().position(|l| *l == name).unwrap();
+        let level = |f: CompField, name: &str| f.level_named(name).unwrap();
         let pattern = |first: &str, ssn: &str| {
             Pattern::default()
                 .with(CompField::First, level(CompField::First, first))
