@@ -15,8 +15,8 @@
 //!    `review` at or above `review_threshold`, otherwise `non_link`. A record whose runner-up
 //!    person scores within `ambiguity_margin` of the best is reviewed, never linked.
 //!    A band an earlier run gave the same record holds while its weight stays within
-//!    `hold_margin` bits of that band ([`Held`]), so weights that move with the model or
-//!    the key do not move records across a threshold.
+//!    `hold_margin` bits of that band (a review item: above its floor) ([`Held`]), so
+//!    weights that move with the model or the key do not move records across a threshold.
 //!
 //! Conflicting valid SSNs are one field's evidence here, not a veto: a one-digit SSN typo
 //! (level `one_digit`) with names and birth date agreeing links; twins, who share surname,
