@@ -157,7 +157,7 @@ impl Pattern {
     /// The pattern of a pair that shares an SSN window (an `ssn_skip` blocking key: six
     /// SSN digits exact, and the initials): its SSNs differ within three neighbouring
     /// digits at most, which is what one wrong digit or a swap looks like, so a
-    /// `three_digits` Dice band (diffusion puts 12 % of swaps there) is read as
+    /// `three_digits` Dice band (diffusion puts some swaps there) is read as
     /// `two_digits`. Without the window, 6 of 9 digits agreeing is common among strangers
     /// from one state, whose SSNs share their first digits.
     pub fn window_shared(self) -> Pattern {

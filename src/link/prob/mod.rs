@@ -148,12 +148,13 @@ impl Band {
 /// person is still the best candidate (for a link) or close to it (for a review), and
 /// the household guard does not refuse the pair; otherwise the record is decided afresh.
 ///
-/// The guard reads the first name's level, and a typo'd short name sits near the Dice
+/// The guard reads the first name's level, and a typo'd short name can sit near the Dice
 /// bound of `different` (0.40), on one side under one key and on the other under the
-/// next (seen in the rotation test: Dice 0.40 ± a few hundredths, weight 12 bits either
-/// way). So a link holds where the guard now asks only for review, and a review holds
-/// however high the weight climbs: an item in the queue leaves it by a reviewer's
-/// decision or by its weight falling out of the band, not by one field's level moving.
+/// next (seen in the rotation test: one record's first name read `partial` under one key
+/// and `different` under another, at a weight of 12 bits either way). So a link holds
+/// where the guard now asks only for review, and a review holds however high the weight
+/// climbs: an item in the queue leaves it by a reviewer's decision or by its weight
+/// falling out of the band, not by one field's level moving.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Held {
     pub person: PersonId,
@@ -1117,7 +1118,7 @@ mod tests {
                 break;
             }
         }
-        assert_eq!(found.len(), 5, "swaps at three_digits are 1 in 8");
+        assert_eq!(found.len(), 5, "some swaps land at three_digits");
         let side = PersonSide::build(
             found
                 .iter()
