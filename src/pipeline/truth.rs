@@ -469,16 +469,19 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
             rejected: rejected.len() as u64,
             ..SourceScore::default()
         };
+        // Per file row: an identifiable true pair, whose miss is explained below.
+        let mut wanted = vec![false; t.persons.len()];
         for (i, (&p, &c)) in t.persons.iter().zip(&t.carries).enumerate() {
             if person_carries.contains_key(&p) && !rejected.contains(&(i as u64 + 1)) {
                 s.counts.true_pairs += 1;
-                s.counts.identifiable += identifiable(p, c) as u64;
+                wanted[i] = identifiable(p, c);
+                s.counts.identifiable += wanted[i] as u64;
             }
         }
-        // Rows of identifiable pairs not linked right, and whether linked to someone else.
-        let mut missed: Vec<(usize, bool)> = Vec::new();
-        if source == "ui_wages" {
-            missed = wage_links(ws, t, &key_people, &identifiable, &mut s)?;
+        // Rows not linked to their person, and whether linked to someone else; the
+        // identifiable true pairs among them are explained.
+        let missed: Vec<(usize, bool)> = if source == "ui_wages" {
+            wage_links(ws, t, &key_people, &identifiable, &mut s)?
         } else {
             let matches = secure.join(format!("matches/{source}.parquet"));
             if !matches.exists() {
@@ -509,16 +512,13 @@ pub fn score(ws: &Workspace, run_id: i64) -> Result<Score, TruthError> {
                     *o = Some(o.unwrap_or(false) || ok);
                 }
             }
-            for (i, (&p, &c)) in t.persons.iter().zip(&t.carries).enumerate() {
-                let true_pair =
-                    person_carries.contains_key(&p) && !rejected.contains(&(i as u64 + 1));
-                if true_pair && identifiable(p, c) && outcome[i] != Some(true) {
-                    missed.push((i, outcome[i].is_some()));
-                }
-            }
-        }
+            (0..t.persons.len())
+                .filter(|&i| outcome[i] != Some(true))
+                .map(|i| (i, outcome[i].is_some()))
+                .collect()
+        };
         for (i, elsewhere) in missed {
-            if rejected.contains(&(i as u64 + 1)) {
+            if !wanted[i] {
                 continue;
             }
             let rows = person_rows
