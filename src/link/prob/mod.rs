@@ -342,8 +342,9 @@ impl PersonSide {
     /// knows of their SSNs ([`Pattern::window_shared`]).
     fn compare_row(&self, f: &Features, fp: &Profile, row: u32) -> Pattern {
         let p = compare(fp, &self.profiles[row as usize]).pattern;
-        if p.window_shared() != p && self.shares_window(f, row) {
-            p.window_shared()
+        let confined = p.window_shared();
+        if confined != p && self.shares_window(f, row) {
+            confined
         } else {
             p
         }
