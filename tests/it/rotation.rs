@@ -229,12 +229,19 @@ fn exact_links(rows: &[String]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The lowest match weight of a probabilistic link among `o`'s matches.
-fn weakest_link(o: &Outputs) -> f64 {
+/// The rows of `o`'s matches that the probabilistic pass linked.
+fn probabilistic_links(o: &Outputs) -> BTreeSet<&String> {
     o.matches
         .values()
         .flatten()
         .filter(|r| r.contains("match_pass=probabilistic"))
+        .collect()
+}
+
+/// The lowest match weight of a probabilistic link among `o`'s matches.
+fn weakest_link(o: &Outputs) -> f64 {
+    probabilistic_links(o)
+        .into_iter()
         .map(|r| {
             let score = &r[r.find("|match_score=").expect("a match score") + 13..];
             score.split('|').next().unwrap().parse::<f64>().unwrap()
@@ -411,14 +418,10 @@ async fn rotation_keeps_everything(store_url: Option<&str>) {
         "outputs moved after retire ({held} decisions held): {}",
         differences(&before_links, &got)
     );
-    let probabilistic = |o: &Outputs| -> usize {
-        o.matches
-            .values()
-            .flatten()
-            .filter(|r| r.contains("match_pass=probabilistic"))
-            .count()
-    };
-    assert!(probabilistic(&got) > 0, "the state has probabilistic links");
+    assert!(
+        !probabilistic_links(&got).is_empty(),
+        "the state has probabilistic links"
+    );
     assert_eq!(store.all_person_keys().await.unwrap(), persons_before);
     assert_eq!(
         store
@@ -476,17 +479,9 @@ async fn rotation_keeps_everything(store_url: Option<&str>) {
     // the new one, see `Held`.)
     let fresh_run = run_pipeline(&ws, "nudged-fresh").await.unwrap();
     let fresh = outputs_without(&ws, fresh_run.run_id, &["match_score"]);
-    let links = |o: &Outputs| -> BTreeSet<String> {
-        o.matches
-            .values()
-            .flatten()
-            .filter(|r| r.contains("match_pass=probabilistic"))
-            .cloned()
-            .collect()
-    };
     assert!(
-        links(&before_links)
-            .difference(&links(&fresh))
+        probabilistic_links(&before_links)
+            .difference(&probabilistic_links(&fresh))
             .next()
             .is_some(),
         "without held decisions a link falls"
