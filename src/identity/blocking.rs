@@ -101,6 +101,11 @@ impl BlockKind {
         BLOCK_KINDS.into_iter().find(|k| k.name() == name)
     }
 
+    /// Whether this is an `ssn_skip` kind: six SSN digits exact, and the initials.
+    pub const fn is_ssn_window(self) -> bool {
+        self.skipped().is_some()
+    }
+
     /// The SSN digits (0-based, `lo..hi`) an `ssn_skip` kind leaves out.
     const fn skipped(self) -> Option<(usize, usize)> {
         match self {

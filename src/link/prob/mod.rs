@@ -33,7 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use rayon::prelude::*;
 
-use crate::identity::blocking::{BlockKeys, BlockKind};
+use crate::identity::blocking::BlockKeys;
 use crate::identity::bloom::{Encoding, Field};
 use crate::identity::identify::Features;
 use crate::identity::registry::PersonId;
@@ -103,14 +103,6 @@ impl ProbConfig {
         None
     }
 }
-
-/// The blocking keys that hold six SSN digits exactly.
-const SSN_WINDOWS: [BlockKind; 4] = [
-    BlockKind::SsnSkip13,
-    BlockKind::SsnSkip35,
-    BlockKind::SsnSkip57,
-    BlockKind::SsnSkip79,
-];
 
 /// Which band a record's best candidate falls in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, PartialOrd, Ord)]
@@ -331,11 +323,10 @@ impl PersonSide {
     /// Whether `f` shares an SSN window (an `ssn_skip` key) with participant row `row`:
     /// the index's rows of a key are sorted, so this is a search per window.
     fn shares_window(&self, f: &Features, row: u32) -> bool {
-        SSN_WINDOWS.iter().any(|&kind| {
-            f.blocks
-                .get(kind)
-                .is_some_and(|key| self.index.rows(key).binary_search(&row).is_ok())
-        })
+        f.blocks
+            .iter()
+            .filter(|(kind, _)| kind.is_ssn_window())
+            .any(|(_, key)| self.index.rows(key).binary_search(&row).is_ok())
     }
 
     /// Compares `f` (as `fp`) with participant row `row`, with what the blocking index
