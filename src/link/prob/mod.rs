@@ -321,10 +321,12 @@ impl PersonSide {
     }
 
     /// Whether `f` shares an SSN window (an `ssn_skip` key) with participant row `row`:
-    /// the index's rows of a key are sorted, so this is a search per window.
+    /// the index's rows of a key are sorted, so this is a search per window. Only the
+    /// keys `f` probes count: a partner's tokenized file carries every key, a raw file's
+    /// record only those it probes, and a pair must read the same from either.
     fn shares_window(&self, f: &Features, row: u32) -> bool {
         f.blocks
-            .iter()
+            .probes()
             .filter(|(kind, _)| kind.is_ssn_window())
             .any(|(_, key)| self.index.rows(key).binary_search(&row).is_ok())
     }
