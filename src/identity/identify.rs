@@ -62,7 +62,7 @@ pub struct IdentifiedBatch {
     pub other_key: Option<String>,
 }
 
-/// One record as the probabilistic pass sees it (rule set versions 2 and 3): the Bloom-filter
+/// One record as the probabilistic pass sees it (rule set versions 2 to 4): the Bloom-filter
 /// encodings of its fields, its blocking keys and its sex.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Features {

@@ -57,14 +57,17 @@ use super::{IdentityFields, dob};
 /// replaced two kinds of blocking key (`ssn_head` and `ssn_tail` became the four
 /// `ssn_skip` windows, `soundex_last_month` became `soundex_last_dob`) and changed
 /// nothing else: a version 2 partner file still links on its tokens and encodings, and
-/// blocks on the keys the two versions share.
-pub const RULE_SET_VERSION: u32 = 3;
+/// blocks on the keys the two versions share. Version 4 added the four `ssn_skip_*_last`
+/// kinds (an SSN window with the last initial alone, for records without a first name)
+/// and `soundex_first_dob` (for a changed surname), and changed nothing else, so a
+/// version 3 file is a version 4 file without them.
+pub const RULE_SET_VERSION: u32 = 4;
 
 /// The version in the exact tokens' labels (`xmatch/v1/ssn`): unchanged since version 1.
 pub const TOKEN_LABEL_VERSION: u32 = 1;
 
 /// Rule set versions a tokenized file may carry.
-pub const ACCEPTED_RULE_SET_VERSIONS: [i64; 3] = [1, 2, 3];
+pub const ACCEPTED_RULE_SET_VERSIONS: [i64; 4] = [1, 2, 3, 4];
 
 /// A 32-byte HMAC-SHA256 token.
 pub type Token = [u8; 32];

@@ -136,7 +136,12 @@ pub fn block_kinds(schema: &SourceSchema) -> Vec<BlockKind> {
             BlockKind::SsnGap => has(IdentityRole::Ssn),
             BlockKind::DobInitials => has(IdentityRole::Dob) && names,
             BlockKind::SoundexLastDob => has(IdentityRole::Dob) && has(IdentityRole::LastName),
+            BlockKind::SoundexFirstDob => has(IdentityRole::Dob) && has(IdentityRole::FirstName),
             BlockKind::SoundexNamesZip3 => names && has(IdentityRole::Zip),
+            BlockKind::SsnSkip13Last
+            | BlockKind::SsnSkip35Last
+            | BlockKind::SsnSkip57Last
+            | BlockKind::SsnSkip79Last => has(IdentityRole::Ssn) && has(IdentityRole::LastName),
         })
         .collect()
 }

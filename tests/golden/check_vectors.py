@@ -18,7 +18,7 @@ Bloom-filter field encodings (README "Probabilistic linkage (rule set version 2)
     output j  = XOR of the filter bits at positions("diffusion", u16be(j), 3, m)
     hex       = m/8 bytes, bit j is bit j mod 8 of byte j div 8
 
-Blocking keys (same README section; the kinds of rule set version 3):
+Blocking keys (same README section; the kinds of rule set versions 2 to 4):
 
     block key = HMAC-SHA256(key, "xmatch/v2/block")
     key       = first 8 bytes of HMAC-SHA256(block key, kind + 0x00 + material), as hex
@@ -73,6 +73,11 @@ BLOCK_KINDS = {
     3: ["ssn_skip_1_3", "ssn_skip_3_5", "ssn_skip_5_7", "ssn_skip_7_9", "ssn_gap",
         "dob_initials", "soundex_last_dob", "soundex_names_zip3"],
 }
+# Version 4 kept every version 3 kind and added the four windows with the last initial
+# alone, for records without a first name, and soundex_first_dob.
+BLOCK_KINDS[4] = BLOCK_KINDS[3] + ["ssn_skip_1_3_last", "ssn_skip_3_5_last",
+                                   "ssn_skip_5_7_last", "ssn_skip_7_9_last",
+                                   "soundex_first_dob"]
 # ssn_skip_i_j: the SSN without its digits i..j (1-based, inclusive).
 SSN_SKIPS = {"ssn_skip_1_3": (1, 3), "ssn_skip_3_5": (3, 5), "ssn_skip_5_7": (5, 7),
              "ssn_skip_7_9": (7, 9)}
@@ -193,6 +198,9 @@ def material(kind, norm):
     if kind in SSN_SKIPS:
         i, j = SSN_SKIPS[kind]
         return ssn[:i - 1] + ssn[j:] + SEP + initials if ssn and initials else None
+    if kind.endswith("_last") and kind[:-len("_last")] in SSN_SKIPS:
+        i, j = SSN_SKIPS[kind[:-len("_last")]]
+        return ssn[:i - 1] + ssn[j:] + SEP + last[0] if ssn and last else None
     if kind == "ssn_head":
         return ssn[:5] + SEP + initials if ssn and initials else None
     if kind == "ssn_tail":
@@ -203,6 +211,8 @@ def material(kind, norm):
         return dob + SEP + initials if dob and initials else None
     if kind == "soundex_last_dob":
         return soundex(last) + SEP + dob if last and dob else None
+    if kind == "soundex_first_dob":
+        return soundex(first) + SEP + dob if first and dob else None
     if kind == "soundex_last_month":
         return soundex(last) + SEP + dob[:6] if last and dob else None
     if kind == "soundex_names_zip3":
@@ -226,7 +236,7 @@ def main():
     path = sys.argv[1] if len(sys.argv) > 1 else os.path.join(here, "token_vectors.json")
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
-    if doc["rule_set_version"] not in (1, 2, 3):
+    if doc["rule_set_version"] not in (1, 2, 3, 4):
         sys.exit(f"unsupported rule_set_version {doc['rule_set_version']}")
     key = bytes.fromhex(doc["key_hex"])
     bloom = Bloom(key)

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::DataType;
-use xmatch::identity::RULES;
 use xmatch::identity::Tokenizer;
 use xmatch::identity::identify::{IdentifiedBatch, IdentifyError, identify};
+use xmatch::identity::{RULE_SET_VERSION, RULES};
 use xmatch::ingest::layout::{self, Layout};
 use xmatch::ingest::{self, SourceFile};
 use xmatch::schema::SourceSchema;
@@ -344,58 +344,76 @@ fn tokenize_command_writes_tokens_with_a_key_file() {
     assert_eq!(from_tok.tokens, from_raw.tokens);
 }
 
+/// A copy of the current tokenized file `current` as rule set `version` wrote it: the
+/// header through `rename`, every row's `rule_set_version` cell set to `version`.
+fn as_older_version(current: &Path, out: &Path, version: u32, rename: impl Fn(&str) -> String) {
+    let text = std::fs::read_to_string(current).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let col = header
+        .split(',')
+        .position(|c| c == "rule_set_version")
+        .unwrap();
+    let mut older = rename(header);
+    older.push('\n');
+    let (now, then) = (RULE_SET_VERSION.to_string(), version.to_string());
+    for line in lines {
+        let mut cells: Vec<&str> = line.split(',').collect();
+        assert_eq!(cells[col], now);
+        cells[col] = &then;
+        older.push_str(&cells.join(","));
+        older.push('\n');
+    }
+    std::fs::write(out, older).unwrap();
+}
+
+/// The probabilistic features of every row of a tokenized public-assistance file.
+fn tokenized_features(path: &Path) -> Vec<xmatch::identity::identify::Features> {
+    let s = schema("public_assistance");
+    let (batches, _) = read_all(path, &s, Layout::Tokenized, 1024);
+    let rows: Vec<usize> = (0..batches[0].batch.num_rows()).collect();
+    xmatch::identity::identify::features_of(
+        &batches[0],
+        &s,
+        Layout::Tokenized,
+        &tokenizer(),
+        today(),
+        &rows,
+    )
+    .unwrap()
+}
+
 /// A partner file tokenized at rule set version 2 (before the `ssn_skip` and
 /// `soundex_last_dob` blocking keys) is still taken: the same tokens and encodings, its
 /// old blocking columns ignored, the keys both versions have kept.
 #[test]
 fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
     use xmatch::identity::blocking::BlockKind;
-    use xmatch::identity::identify::features_of;
     let dir = tempfile::tempdir().unwrap();
     let s = schema("public_assistance");
     let raw = raw_file(dir.path());
     let t = tokenizer();
-    let v3 = dir.path().join("pa.tok.csv");
-    tokenize(&SourceFile::new(&raw).unwrap(), &v3, &s, &t, today()).unwrap();
+    let current = dir.path().join("pa.tok.csv");
+    tokenize(&SourceFile::new(&raw).unwrap(), &current, &s, &t, today()).unwrap();
     // Version 2's file: the changed blocking columns under their old names, version 2.
-    let text = std::fs::read_to_string(&v3).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let version = header
-        .split(',')
-        .position(|c| c == "rule_set_version")
-        .unwrap();
-    let mut v2 = header
-        .replacen("blk_ssn_skip_1_3", "blk_ssn_head", 1)
-        .replacen("blk_ssn_skip_3_5", "blk_ssn_tail", 1)
-        .replace("blk_ssn_skip", "blk_ssn_unused")
-        .replacen("blk_soundex_last_dob", "blk_soundex_last_month", 1);
-    v2.push('\n');
-    for line in lines {
-        let mut cells: Vec<&str> = line.split(',').collect();
-        assert_eq!(cells[version], "3");
-        cells[version] = "2";
-        v2.push_str(&cells.join(","));
-        v2.push('\n');
-    }
     let old = dir.path().join("pa.v2.csv");
-    std::fs::write(&old, v2).unwrap();
-
-    let features = |path: &Path| {
-        let (batches, _) = read_all(path, &s, Layout::Tokenized, 1024);
-        let rows: Vec<usize> = (0..batches[0].batch.num_rows()).collect();
-        features_of(&batches[0], &s, Layout::Tokenized, &t, today(), &rows).unwrap()
-    };
-    let (new, old_f) = (features(&v3), features(&old));
+    as_older_version(&current, &old, 2, |h| {
+        h.replacen("blk_ssn_skip_1_3", "blk_ssn_head", 1)
+            .replacen("blk_ssn_skip_3_5", "blk_ssn_tail", 1)
+            .replace("blk_ssn_skip", "blk_ssn_unused")
+            .replacen("blk_soundex_last_dob", "blk_soundex_last_month", 1)
+    });
+    let (new, old_f) = (tokenized_features(&current), tokenized_features(&old));
     assert_eq!(
         flat(&identify_file(&old, &s, Layout::Tokenized, &t)).tokens,
-        flat(&identify_file(&v3, &s, Layout::Tokenized, &t)).tokens
+        flat(&identify_file(&current, &s, Layout::Tokenized, &t)).tokens
     );
     assert_eq!(new.len(), old_f.len());
     let mut ssn_keys = 0;
     for (n, o) in new.iter().zip(&old_f) {
         assert_eq!(n.encoding, o.encoding);
         assert_eq!(o.blocks.get(BlockKind::SsnSkip13), None);
+        assert_eq!(o.blocks.get(BlockKind::SsnSkip13Last), None);
         assert_eq!(o.blocks.get(BlockKind::SoundexLastDob), None);
         ssn_keys += n.blocks.get(BlockKind::SsnSkip13).is_some() as usize;
         assert_eq!(
@@ -407,7 +425,52 @@ fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
             o.blocks.get(BlockKind::SsnGap)
         );
     }
-    assert!(ssn_keys >= 2, "the version 3 file has SSN keys: {ssn_keys}");
+    assert!(ssn_keys >= 2, "the current file has SSN keys: {ssn_keys}");
+}
+
+/// A partner file of rule set version 3 (before the `ssn_skip_*_last` and
+/// `soundex_first_dob` keys) is the current file without those columns: everything else
+/// it carries is taken as it is.
+#[test]
+fn a_version_3_tokenized_file_is_accepted_without_version_4s_keys() {
+    use xmatch::identity::blocking::{BLOCK_KINDS, BlockKind};
+    let dir = tempfile::tempdir().unwrap();
+    let s = schema("public_assistance");
+    let raw = raw_file(dir.path());
+    let t = tokenizer();
+    let current = dir.path().join("pa.tok.csv");
+    tokenize(&SourceFile::new(&raw).unwrap(), &current, &s, &t, today()).unwrap();
+    let added_in_4 = |k: BlockKind| k.name().ends_with("_last") || k == BlockKind::SoundexFirstDob;
+    let old = dir.path().join("pa.v3.csv");
+    as_older_version(&current, &old, 3, |h| {
+        BLOCK_KINDS
+            .iter()
+            .filter(|k| added_in_4(**k))
+            .fold(h.to_string(), |h, k| {
+                let col = layout::block_column(*k);
+                h.replacen(&col, &format!("{col}_unused"), 1)
+            })
+    });
+    let (new, old_f) = (tokenized_features(&current), tokenized_features(&old));
+    assert_eq!(
+        flat(&identify_file(&old, &s, Layout::Tokenized, &t)).tokens,
+        flat(&identify_file(&current, &s, Layout::Tokenized, &t)).tokens
+    );
+    let mut last_keys = 0;
+    for (n, o) in new.iter().zip(&old_f) {
+        assert_eq!(n.encoding, o.encoding);
+        for kind in BLOCK_KINDS {
+            let added = added_in_4(kind);
+            last_keys += (added && n.blocks.get(kind).is_some()) as usize;
+            let expected = if added { None } else { n.blocks.get(kind) };
+            assert_eq!(o.blocks.get(kind), expected, "{}", kind.name());
+        }
+    }
+    assert!(last_keys >= 5, "the current file has version 4's keys");
+    assert!(
+        new.iter()
+            .any(|f| f.blocks.get(BlockKind::SsnSkip79).is_some())
+    );
 }
 
 /// Rows of one identity are keyed and encoded once per batch (`blocks_of` and
