@@ -162,18 +162,24 @@ impl BlockKind {
 }
 
 /// A record's blocking keys, one slot per [`BlockKind`].
+///
+/// Presence is a bit mask beside plain `u64`s, not an `Option<u64>` per slot: a `u64`
+/// has no spare value, so each `Option` would take 16 bytes, and every participant row
+/// and every screened agency record holds one of these (13 slots: 112 bytes, not 208).
+/// An absent slot is always 0, so the derived equality and hash compare present keys.
 #[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub struct BlockKeys {
-    pub keys: [Option<u64>; BLOCK_KINDS.len()],
+    keys: [u64; BLOCK_KINDS.len()],
+    present: u16,
 }
+
+const _: () = assert!(BLOCK_KINDS.len() <= u16::BITS as usize);
 
 impl std::fmt::Debug for BlockKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let mut l = f.debug_list();
-        for k in BLOCK_KINDS {
-            if self.keys[k.index()].is_some() {
-                l.entry(&format_args!("{}", k.name()));
-            }
+        for (k, _) in self.iter() {
+            l.entry(&format_args!("{}", k.name()));
         }
         l.finish()
     }
@@ -181,19 +187,23 @@ impl std::fmt::Debug for BlockKeys {
 
 impl BlockKeys {
     pub fn get(&self, kind: BlockKind) -> Option<u64> {
-        self.keys[kind.index()]
+        (self.present & (1 << kind.index()) != 0).then(|| self.keys[kind.index()])
+    }
+
+    /// Sets the key of `kind`.
+    pub fn set(&mut self, kind: BlockKind, key: u64) {
+        self.keys[kind.index()] = key;
+        self.present |= 1 << kind.index();
     }
 
     /// Whether the record has no key at all (nothing the probabilistic pass can block on).
     pub fn is_empty(&self) -> bool {
-        self.keys.iter().all(Option::is_none)
+        self.present == 0
     }
 
     /// `(kind, key)` of every present key.
     pub fn iter(&self) -> impl Iterator<Item = (BlockKind, u64)> + '_ {
-        BLOCK_KINDS
-            .iter()
-            .filter_map(|&k| Some((k, self.keys[k.index()]?)))
+        BLOCK_KINDS.iter().filter_map(|&k| Some((k, self.get(k)?)))
     }
 
     /// The keys an agency record looks participants up by: every present key, except
@@ -211,7 +221,7 @@ impl BlockKeys {
     /// are filled in.
     fn probed(&self, kind: BlockKind) -> bool {
         !(kind == BlockKind::SsnGap || kind.is_last_only())
-            || self.keys[BlockKind::SsnSkip13.index()].is_none()
+            || self.get(BlockKind::SsnSkip13).is_none()
     }
 }
 
@@ -269,7 +279,7 @@ impl Blocker {
                 continue;
             }
             if let Some(m) = material(kind, f) {
-                out.keys[kind.index()] = Some(self.key(kind, &m));
+                out.set(kind, self.key(kind, &m));
             }
         }
         out

@@ -710,7 +710,7 @@ impl<'a> TokColumns<'a> {
         for kind in BLOCK_KINDS {
             if let Some(a) = self.blocks[kind.index()].filter(|a| a.is_valid(r)) {
                 let b: [u8; 8] = a.value(r).try_into().expect("8-byte column");
-                out.blocks.keys[kind.index()] = Some(u64::from_le_bytes(b));
+                out.blocks.set(kind, u64::from_le_bytes(b));
             }
         }
         out.sex = self
