@@ -383,32 +383,46 @@ fn tokenized_features(path: &Path) -> Vec<xmatch::identity::identify::Features> 
     .unwrap()
 }
 
-/// A partner file tokenized at rule set version 2 (before the `ssn_skip` and
-/// `soundex_last_dob` blocking keys) is still taken: the same tokens and encodings, its
-/// old blocking columns ignored, the keys both versions have kept.
-#[test]
-fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
-    use xmatch::identity::blocking::BlockKind;
+/// The current tokenized file of [`raw_file`]'s people and a copy of it as rule set
+/// `version` wrote it ([`as_older_version`]): the features of both, once their tokens
+/// are seen to agree.
+fn current_and_older(
+    version: u32,
+    rename: impl Fn(&str) -> String,
+) -> (
+    Vec<xmatch::identity::identify::Features>,
+    Vec<xmatch::identity::identify::Features>,
+) {
     let dir = tempfile::tempdir().unwrap();
     let s = schema("public_assistance");
     let raw = raw_file(dir.path());
     let t = tokenizer();
     let current = dir.path().join("pa.tok.csv");
     tokenize(&SourceFile::new(&raw).unwrap(), &current, &s, &t, today()).unwrap();
+    let old = dir.path().join(format!("pa.v{version}.csv"));
+    as_older_version(&current, &old, version, rename);
+    assert_eq!(
+        flat(&identify_file(&old, &s, Layout::Tokenized, &t)).tokens,
+        flat(&identify_file(&current, &s, Layout::Tokenized, &t)).tokens
+    );
+    let both = (tokenized_features(&current), tokenized_features(&old));
+    assert_eq!(both.0.len(), both.1.len());
+    both
+}
+
+/// A partner file tokenized at rule set version 2 (before the `ssn_skip` and
+/// `soundex_last_dob` blocking keys) is still taken: the same tokens and encodings, its
+/// old blocking columns ignored, the keys both versions have kept.
+#[test]
+fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
+    use xmatch::identity::blocking::BlockKind;
     // Version 2's file: the changed blocking columns under their old names, version 2.
-    let old = dir.path().join("pa.v2.csv");
-    as_older_version(&current, &old, 2, |h| {
+    let (new, old_f) = current_and_older(2, |h| {
         h.replacen("blk_ssn_skip_1_3", "blk_ssn_head", 1)
             .replacen("blk_ssn_skip_3_5", "blk_ssn_tail", 1)
             .replace("blk_ssn_skip", "blk_ssn_unused")
             .replacen("blk_soundex_last_dob", "blk_soundex_last_month", 1)
     });
-    let (new, old_f) = (tokenized_features(&current), tokenized_features(&old));
-    assert_eq!(
-        flat(&identify_file(&old, &s, Layout::Tokenized, &t)).tokens,
-        flat(&identify_file(&current, &s, Layout::Tokenized, &t)).tokens
-    );
-    assert_eq!(new.len(), old_f.len());
     let mut ssn_keys = 0;
     for (n, o) in new.iter().zip(&old_f) {
         assert_eq!(n.encoding, o.encoding);
@@ -434,15 +448,8 @@ fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
 #[test]
 fn a_version_3_tokenized_file_is_accepted_without_version_4s_keys() {
     use xmatch::identity::blocking::{BLOCK_KINDS, BlockKind};
-    let dir = tempfile::tempdir().unwrap();
-    let s = schema("public_assistance");
-    let raw = raw_file(dir.path());
-    let t = tokenizer();
-    let current = dir.path().join("pa.tok.csv");
-    tokenize(&SourceFile::new(&raw).unwrap(), &current, &s, &t, today()).unwrap();
     let added_in_4 = |k: BlockKind| k.name().ends_with("_last") || k == BlockKind::SoundexFirstDob;
-    let old = dir.path().join("pa.v3.csv");
-    as_older_version(&current, &old, 3, |h| {
+    let (new, old_f) = current_and_older(3, |h| {
         BLOCK_KINDS
             .iter()
             .filter(|k| added_in_4(**k))
@@ -451,11 +458,6 @@ fn a_version_3_tokenized_file_is_accepted_without_version_4s_keys() {
                 h.replacen(&col, &format!("{col}_unused"), 1)
             })
     });
-    let (new, old_f) = (tokenized_features(&current), tokenized_features(&old));
-    assert_eq!(
-        flat(&identify_file(&old, &s, Layout::Tokenized, &t)).tokens,
-        flat(&identify_file(&current, &s, Layout::Tokenized, &t)).tokens
-    );
     let mut last_keys = 0;
     for (n, o) in new.iter().zip(&old_f) {
         assert_eq!(n.encoding, o.encoding);

@@ -165,10 +165,11 @@ struct RowTf {
 /// on the top bits of the key (the keys are HMAC outputs, so the top bits spread evenly).
 ///
 /// Each entry keeps only the 32 key bits after its directory prefix (`tails`), so a
-/// lookup compares 54 to 56 bits of the 64: a million participants hold about fourteen
-/// million keys, and 4 bytes each instead of 8 is 56 MB off the run's peak. Two keys
-/// agreeing on all those bits (about one pair in a thousand runs at that size) read as
-/// one block, which only adds candidate pairs, as a collision of whole keys would.
+/// lookup compares the prefix and those 32 bits, 54 of the 64 at a million participants:
+/// they hold about fourteen million keys, and 4 bytes each instead of 8 is 56 MB off the
+/// run's peak. Two keys agreeing on all compared bits (at that size, about once in two
+/// hundred runs: n²/2 pairs over 2^54 values) read as one block, which only adds
+/// candidate pairs, as a collision of whole keys would.
 #[derive(Debug, Default)]
 struct BlockIndex {
     tails: Vec<u32>,
