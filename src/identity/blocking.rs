@@ -139,7 +139,7 @@ impl BlockKind {
     }
 
     /// Whether this kind holds the last initial alone, for records without a first name.
-    const fn is_last_only(self) -> bool {
+    pub const fn is_last_only(self) -> bool {
         matches!(
             self,
             BlockKind::SsnSkip13Last

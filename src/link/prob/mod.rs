@@ -346,26 +346,38 @@ impl PersonSide {
             .any(|(_, key)| !self.index.rows(key).is_empty())
     }
 
-    /// Whether `f` shares an SSN window (an `ssn_skip` key) with participant row `row`:
-    /// the index's rows of a key are sorted, so this is a search per window. Only the
-    /// keys `f` probes count: a partner's tokenized file carries every key, a raw file's
-    /// record only those it probes, and a pair must read the same from either.
-    fn shares_window(&self, f: &Features, row: u32) -> bool {
-        f.blocks
-            .probes()
-            .filter(|(kind, _)| kind.is_ssn_window())
-            .any(|(_, key)| self.index.rows(key).binary_search(&row).is_ok())
+    /// The SSN window `f` shares with participant row `row`, if any: `Some(true)` when it
+    /// is an `ssn_skip` key (the initials agree too), `Some(false)` for a `_last` window
+    /// alone. The index's rows of a key are sorted, so this is a search per window. Only
+    /// the keys `f` probes count: a partner's tokenized file carries every key, a raw
+    /// file's record only those it probes, and a pair must read the same from either.
+    fn shared_window(&self, f: &Features, row: u32) -> Option<bool> {
+        let mut found = None;
+        for (kind, key) in f.blocks.probes().filter(|(k, _)| k.is_ssn_window()) {
+            if self.index.rows(key).binary_search(&row).is_ok() {
+                if !kind.is_last_only() {
+                    return Some(true);
+                }
+                found = Some(false);
+            }
+        }
+        found
     }
 
     /// Compares `f` (as `fp`) with participant row `row`, with what the blocking index
     /// knows of their SSNs ([`Pattern::window_shared`]).
     fn compare_row(&self, f: &Features, fp: &Profile, row: u32) -> Pattern {
         let p = compare(fp, &self.profiles[row as usize]).pattern;
-        let confined = p.window_shared();
-        if confined != p && self.shares_window(f, row) {
-            confined
-        } else {
-            p
+        if !p.window_may_matter() {
+            return p;
+        }
+        // The initials count only where the first name is not compared (an initial alone
+        // is not encoded): a full first name's agreement is already in its own level, and
+        // counting it again in the SSN's is the double counting the model assumes away.
+        let unnamed = p.level(CompField::First) == 0;
+        match self.shared_window(f, row) {
+            Some(with_initials) => p.window_shared(with_initials && unnamed),
+            None => p,
         }
     }
 
@@ -1146,7 +1158,8 @@ mod tests {
     }
 
     /// A swap whose Dice band says three digits is read as two when the pair shares an
-    /// SSN window, and only then.
+    /// SSN window, as one when the window holds the initials and the first name is an
+    /// initial alone, and as three without a window.
     #[test]
     fn a_shared_ssn_window_confines_the_difference() {
         let t = Tokenizer::new(&[2; 32], "k");
@@ -1187,6 +1200,22 @@ mod tests {
         );
         for (row, (_, swapped)) in found.iter().enumerate() {
             let f = Features::of(swapped, &t);
+            let p = side.compare_row(&f, &Profile::from(&f), row as u32);
+            assert_eq!(p.level(CompField::Ssn), level("two_digits"));
+            // An initial alone is not encoded: the window's initials count in the SSN.
+            let initial = IdentityFields {
+                first: swapped.first.as_ref().map(|n| n[..1].to_string()),
+                ..swapped.clone()
+            };
+            let f = Features::of(&initial, &t);
+            let p = side.compare_row(&f, &Profile::from(&f), row as u32);
+            assert_eq!(p.level(CompField::Ssn), level("one_digit"));
+            // No first name: the `_last` window confines the swap, without the initials.
+            let nameless = IdentityFields {
+                first: None,
+                ..swapped.clone()
+            };
+            let f = Features::of(&nameless, &t);
             let p = side.compare_row(&f, &Profile::from(&f), row as u32);
             assert_eq!(p.level(CompField::Ssn), level("two_digits"));
             // Another first initial: no window key is shared, Dice alone decides.
