@@ -8,4 +8,6 @@ SELECT entry_date, source, program, determination_date, period_start, period_end
     benefit_type, match_pass, {{match_score}} AS match_score, sufficient, verdict
 FROM evidence
 WHERE person_key = '{{person_key}}'
-ORDER BY entry_date, source, determination_date, period_start
+-- Every column orders, so two matches that tie on the dates still print in one order.
+ORDER BY entry_date, source, determination_date, period_start, period_end, program,
+    benefit_type, match_pass, match_score, sufficient, verdict

@@ -15,4 +15,6 @@ SELECT entry_date, exit_date, local_area,
     info_obtained_date, entered_date, has_ssn
 FROM participants
 WHERE person_key = '{{person_key}}'
-ORDER BY entry_date
+-- Exit date and area order periods that start on one day (a co-enrolment), so a rerun
+-- prints them in the same order.
+ORDER BY entry_date, exit_date, local_area

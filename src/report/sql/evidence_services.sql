@@ -6,4 +6,5 @@ SELECT s.entry_date, s.service_date, s.service_code, c.name AS service_name, c.k
 FROM services s
 LEFT JOIN service_catalog c ON c.code = s.service_code
 WHERE s.person_key = '{{person_key}}'
-ORDER BY s.entry_date, s.service_date, s.service_code
+-- Every column orders, so rows that tie on the dates and code still print in one order.
+ORDER BY s.entry_date, s.service_date, s.service_code, s.staff_assisted

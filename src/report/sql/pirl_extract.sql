@@ -7,4 +7,6 @@ SELECT *
 FROM participants
 WHERE entry_date <= {{py_end}}
   AND (exit_date IS NULL OR exit_date >= make_date({{py}} - 1, 1, 1))
-ORDER BY person_key, entry_date
+-- Exit date and area order periods that start on one day (a co-enrolment), so a rerun
+-- prints them in the same order.
+ORDER BY person_key, entry_date, exit_date, local_area
