@@ -60,7 +60,10 @@ pub const COMP_FIELDS: [CompField; 6] = [
     CompField::Sex,
 ];
 
-/// The SSN's `three_digits` level (see [`Pattern::window_shared`]).
+/// The SSN's `one_digit`, `two_digits` and `three_digits` levels (indices into
+/// [`CompField::levels`]; see [`Pattern::window_shared`]).
+const SSN_ONE_DIGIT: usize = 2;
+const SSN_TWO_DIGITS: usize = 3;
 const SSN_THREE_DIGITS: usize = 4;
 
 /// Bits per field in a packed pattern.
@@ -170,20 +173,22 @@ impl Pattern {
     /// `three_digits` reads as `two_digits` (diffusion puts some swaps in the
     /// `three_digits` band).
     pub fn window_shared(self, with_initials: bool) -> Pattern {
-        let l = self.level(CompField::Ssn);
-        if with_initials && (l == SSN_THREE_DIGITS || l == SSN_THREE_DIGITS - 1) {
-            self.with(CompField::Ssn, SSN_THREE_DIGITS - 2)
-        } else if l == SSN_THREE_DIGITS {
-            self.with(CompField::Ssn, SSN_THREE_DIGITS - 1)
+        if with_initials && self.window_may_matter() {
+            self.with(CompField::Ssn, SSN_ONE_DIGIT)
+        } else if self.level(CompField::Ssn) == SSN_THREE_DIGITS {
+            self.with(CompField::Ssn, SSN_TWO_DIGITS)
         } else {
             self
         }
     }
 
-    /// Whether a shared SSN window could change how this pattern reads.
+    /// Whether a shared SSN window could change how this pattern reads: its SSN is at
+    /// `two_digits` or `three_digits`.
     pub fn window_may_matter(self) -> bool {
-        let l = self.level(CompField::Ssn);
-        l == SSN_THREE_DIGITS || l == SSN_THREE_DIGITS - 1
+        matches!(
+            self.level(CompField::Ssn),
+            SSN_TWO_DIGITS | SSN_THREE_DIGITS
+        )
     }
 
     /// `field=level` pairs, for logs and review listings.
@@ -392,6 +397,11 @@ mod tests {
             lvl("two_digits"),
             lvl("three_digits"),
             lvl("different"),
+        );
+        // The window reading names these levels by index.
+        assert_eq!(
+            (one, two, three),
+            (SSN_ONE_DIGIT, SSN_TWO_DIGITS, SSN_THREE_DIGITS)
         );
         let s = share(n, CompField::Ssn, || changed(1), |l| l == one);
         assert!(s >= 0.95, "one wrong digit at one_digit: {s}");
