@@ -448,7 +448,7 @@ fn a_version_2_tokenized_file_is_accepted_without_its_changed_blocking_keys() {
 #[test]
 fn a_version_3_tokenized_file_is_accepted_without_version_4s_keys() {
     use xmatch::identity::blocking::{BLOCK_KINDS, BlockKind};
-    let added_in_4 = |k: BlockKind| k.name().ends_with("_last") || k == BlockKind::SoundexFirstDob;
+    let added_in_4 = |k: BlockKind| k.is_last_only() || k == BlockKind::SoundexFirstDob;
     let (new, old_f) = current_and_older(3, |h| {
         BLOCK_KINDS
             .iter()
