@@ -5,7 +5,9 @@ use clap::Parser;
 
 /// mimalloc instead of the system allocator: a run makes tens of millions of small,
 /// short-lived allocations (one per parsed cell and normalized name), and with glibc's
-/// allocator those cost about a tenth of a 1M-participant run's CPU time.
+/// allocator those cost about a tenth of a 1M-participant run's CPU time. The
+/// `system-alloc` feature keeps glibc's, for heap profilers that hook malloc.
+#[cfg(not(feature = "system-alloc"))]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
