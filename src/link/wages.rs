@@ -81,6 +81,54 @@ impl Employers {
     }
 }
 
+/// Linked wage rows as a run collects them: one exactly sized chunk per batch.
+///
+/// A state of a million participants links about seven million wage rows while the
+/// wage file is read, which is when the run peaks. In one vector grown by doubling they
+/// would, at its last doubling, hold the old and the new buffer at once (400 MB for
+/// 270 MB of rows) and keep up to half of the new one unused; chunks hold what they hold.
+/// [`WageChunks::into_rows`] makes the one vector once linking is over and the
+/// participants' blocking index is gone.
+#[derive(Debug, Default)]
+pub struct WageChunks {
+    chunks: Vec<Vec<WageRow>>,
+    len: usize,
+}
+
+impl WageChunks {
+    /// Adds one batch's rows, copied into an allocation of exactly their size when
+    /// `rows` has room to spare (`shrink_to_fit` would not do: mimalloc shrinks a block
+    /// in place, keeping all of it, unless it loses more than half).
+    pub fn push_chunk(&mut self, rows: Vec<WageRow>) {
+        if rows.is_empty() {
+            return;
+        }
+        self.len += rows.len();
+        if rows.capacity() == rows.len() {
+            self.chunks.push(rows);
+        } else {
+            self.chunks.push(rows.as_slice().to_vec());
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Every row, in the order the chunks came; each chunk is freed once copied.
+    pub fn into_rows(self) -> Vec<WageRow> {
+        let mut rows = Vec::with_capacity(self.len);
+        for chunk in self.chunks {
+            rows.extend_from_slice(&chunk);
+        }
+        rows
+    }
+}
+
 /// One linked wage record.
 ///
 /// Compact on purpose: a state of a million participants links about seven million wage
@@ -173,6 +221,27 @@ impl WageIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wage_chunks_give_back_every_row_in_order() {
+        let row = |person| WageRow {
+            person,
+            employer: 0,
+            quarter: Quarter { year: 2024, q: 1 },
+            cents: 100,
+        };
+        let mut chunks = WageChunks::default();
+        assert!(chunks.is_empty());
+        let mut first = Vec::with_capacity(1_000);
+        first.extend([row(3), row(1)]);
+        chunks.push_chunk(first);
+        chunks.push_chunk(Vec::new());
+        chunks.push_chunk(vec![row(2)]);
+        assert_eq!(chunks.len(), 3);
+        assert!(chunks.chunks.iter().all(|c| c.capacity() == c.len()));
+        let people: Vec<PersonId> = chunks.into_rows().iter().map(|r| r.person).collect();
+        assert_eq!(people, [3, 1, 2]);
+    }
 
     #[test]
     fn quarters_after_exit_and_retention() {

@@ -49,7 +49,7 @@ use crate::ingest::{self, FileFormat, IngestBatch, Layout, Reject, SourceFile};
 use crate::lake::{self, Snapshot, Zone};
 use crate::link::evidence::{EvidenceFacts, Statuses, Window, judge};
 use crate::link::prob::{PassReport, PersonSide, ProbConfig};
-use crate::link::wages::{Employers, Outcomes, Quarter, WageIndex, WageRow};
+use crate::link::wages::{Employers, Outcomes, Quarter, WageChunks, WageIndex, WageRow};
 use crate::link::{LinkOutcome, LinkStats, PersonIndex, REVIEW_ACCEPTED};
 use crate::purge::Policy;
 use crate::schema::{Catalog, IdentityRole, ProgramSource, SourceKind, SourceSchema};
@@ -698,7 +698,7 @@ impl<'a> Runner<'a> {
             by_person.entry(p.person).or_default().push(i);
         }
         let mut evidence = EvidenceRows::default();
-        let mut wage_rows = Vec::new();
+        let mut wage_rows = WageChunks::default();
         let mut employers = Employers::default();
         let mut quarters = BTreeSet::new();
         let mut secure_rejects: Vec<(String, Vec<Reject>)> =
@@ -771,6 +771,7 @@ impl<'a> Runner<'a> {
         self.summary.evidence = ev;
         self.summary.wage_rows_linked = wage_rows.len() as u64;
         self.summary.wage_quarters = quarters.iter().map(|q| q.to_string()).collect();
+        let mut wage_rows = wage_rows.into_rows();
         let before = wage_rows.len();
         wage_rows.retain(|w| !retention.past_retention(program_year(w.quarter.first_day()), today));
         self.summary.withheld_past_retention += (before - wage_rows.len()) as u64;
@@ -1450,7 +1451,7 @@ impl<'a> Runner<'a> {
         schema: &SourceSchema,
         index: &PersonIndex<'_>,
         (side, decisions): (Option<&PersonSide>, &Decisions),
-        out: &mut Vec<WageRow>,
+        out: &mut WageChunks,
         employer_table: &mut Employers,
         quarters: &mut BTreeSet<Quarter>,
     ) -> Result<Vec<Reject>, RunError> {
@@ -1502,6 +1503,7 @@ impl<'a> Runner<'a> {
                 _ => 2,
             };
             let mut last_q: Option<(&str, Quarter)> = None;
+            let mut linked = Vec::with_capacity(b.num_rows());
             let mut unlinked = Vec::new();
             let mut anchors = Vec::new();
             let want_anchors = prob_here && linkage.as_ref().is_some_and(|l| l.wants_anchor());
@@ -1536,7 +1538,7 @@ impl<'a> Runner<'a> {
                         if want_anchors && anchors.len() < WAGE_ANCHORS_PER_BATCH {
                             anchors.push((i, person, passes[pass].name()));
                         }
-                        out.push(WageRow {
+                        linked.push(WageRow {
                             person,
                             employer: employer_table.id(employers.value(i), &tokenizer),
                             quarter,
@@ -1548,6 +1550,7 @@ impl<'a> Runner<'a> {
                 }
             }
             let Some(l) = linkage.as_mut().filter(|_| prob_here) else {
+                out.push_chunk(linked);
                 return Ok(());
             };
             add_anchors(l, &batch, schema, layout, &tokenizer, today, &anchors)?;
@@ -1565,7 +1568,7 @@ impl<'a> Runner<'a> {
                     Some(person) => {
                         stats.count_linked_by(REVIEW_ACCEPTED);
                         l.accepted += 1;
-                        out.push(link_of(i, quarter).row(person));
+                        linked.push(link_of(i, quarter).row(person));
                     }
                     None => {
                         todo.push(Unlinked {
@@ -1592,6 +1595,7 @@ impl<'a> Runner<'a> {
                 )
             };
             l.offer_batch(&todo, &blocks, encode, make, &mut stats)?;
+            out.push_chunk(linked);
             Ok(())
         })?;
         if let Some(l) = linkage {
@@ -1602,10 +1606,11 @@ impl<'a> Runner<'a> {
                 &mut self.reviews,
                 &mut self.held,
             );
-            out.extend(
+            out.push_chunk(
                 linked
                     .into_iter()
-                    .map(|(link, person, _, _)| link.row(person)),
+                    .map(|(link, person, _, _)| link.row(person))
+                    .collect(),
             );
             self.linkage.push((cfg.name.clone(), report, accepted));
         }
