@@ -78,7 +78,7 @@ pub(super) struct Period {
 pub(super) struct EvidenceRows {
     pub person: Vec<PersonId>,
     pub period: Vec<usize>,
-    pub source: Vec<String>,
+    pub source: Vec<Arc<str>>,
     pub facts: Vec<EvidenceFacts>,
     pub pass: Vec<&'static str>,
     /// The match weight of a probabilistic link (`None` for the exact passes).
@@ -384,7 +384,7 @@ pub(super) fn evidence<'k>(
     category_of: &dyn Fn(&str) -> Option<String>,
     key_of: &dyn Fn(PersonId) -> &'k str,
 ) -> Result<(), RunError> {
-    let sources: BTreeSet<&String> = ev.source.iter().collect();
+    let sources: BTreeSet<&Arc<str>> = ev.source.iter().collect();
     for source in sources {
         let category = category_of(source);
         let cat = category.as_deref();
@@ -401,13 +401,10 @@ pub(super) fn evidence<'k>(
                 "entry_date",
                 dates(idx.iter().map(|&i| Some(periods[ev.period[i]].entry))),
             )
-            .plain(
-                "source",
-                strings(idx.iter().map(|&i| Some(ev.source[i].as_str()))),
-            )
+            .plain("source", strings(idx.iter().map(|&i| Some(&*ev.source[i]))))
             .sensitive(
                 "program",
-                strings(idx.iter().map(|&i| Some(ev.facts[i].program.as_str()))),
+                strings(idx.iter().map(|&i| Some(&*ev.facts[i].program))),
                 cat,
             )
             .sensitive("determination_date", facts(|f| f.determination_date), cat)

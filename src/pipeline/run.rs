@@ -1329,8 +1329,9 @@ impl<'a> Runner<'a> {
         let mut linkage: Option<SourceLinkage<'_, EvidenceLink>> =
             side.map(|s| SourceLinkage::new(&cfg.name, s, self.prob, decisions));
         let (layout, tokenizer, today) = (layout_of(cfg), self.tokenizer.clone(), self.opts.today);
+        let names = Interner::default();
         let mut sink = EvidenceSink {
-            source: &cfg.name,
+            source: Arc::from(cfg.name.as_str()),
             matches: &mut matches,
             out,
             by_person,
@@ -1358,8 +1359,12 @@ impl<'a> Runner<'a> {
                 ProgramSource::Column(c) => text(c),
             };
             let program = |i: usize| match &roles.program {
-                ProgramSource::Fixed(p) => p.clone(),
-                ProgramSource::Column(_) => value(program_col, i).unwrap_or_default(),
+                ProgramSource::Fixed(p) => names.get(p),
+                ProgramSource::Column(_) => names.get(
+                    program_col
+                        .filter(|a| a.is_valid(i))
+                        .map_or("", |a| a.value(i)),
+                ),
             };
             let date = |a: Option<&Date32Array>, i: usize| {
                 a.and_then(|a| (!a.is_null(i)).then(|| from_date32(a.value(i))))
@@ -1372,7 +1377,9 @@ impl<'a> Runner<'a> {
                     determination_date: date(det, i),
                     period_start: date(start, i),
                     period_end: date(end, i),
-                    benefit_type: value(kind, i),
+                    benefit_type: kind
+                        .filter(|a| a.is_valid(i))
+                        .map(|a| names.get(a.value(i))),
                 },
             };
             let mut unlinked = Vec::new();
@@ -1644,9 +1651,26 @@ impl WageLink {
     }
 }
 
+/// One shared copy of each distinct string, for the columns of evidence rows that take a
+/// handful of values (program, benefit type) but are held once per row.
+#[derive(Default)]
+struct Interner(std::cell::RefCell<HashSet<Arc<str>>>);
+
+impl Interner {
+    fn get(&self, s: &str) -> Arc<str> {
+        let mut set = self.0.borrow_mut();
+        if let Some(a) = set.get(s) {
+            return a.clone();
+        }
+        let a: Arc<str> = Arc::from(s);
+        set.insert(a.clone());
+        a
+    }
+}
+
 /// Where evidence links go: the match trail and one evidence row per period of the person.
 struct EvidenceSink<'a> {
-    source: &'a str,
+    source: Arc<str>,
     matches: &'a mut MatchRows,
     out: &'a mut EvidenceRows,
     by_person: &'a HashMap<PersonId, Vec<usize>>,
@@ -1675,7 +1699,7 @@ impl EvidenceSink<'_> {
         {
             self.out.person.push(person);
             self.out.period.push(p);
-            self.out.source.push(self.source.to_string());
+            self.out.source.push(self.source.clone());
             self.out
                 .verdict
                 .push(judge(&link.facts, self.periods[p].entry, self.window));
