@@ -28,10 +28,6 @@ pub mod em;
 
 use std::collections::HashMap;
 
-/// Hashing for maps keyed by encodings: they are keyed HMAC output already, so SipHash's
-/// protection against chosen keys buys nothing and costs a million rows' worth of time.
-type FastState = foldhash::fast::RandomState;
-
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
@@ -44,6 +40,10 @@ use crate::identity::registry::PersonId;
 use crate::identity::token::Token;
 use compare::{COMP_FIELDS, CompField, Pattern, Profile, compare};
 use em::{Model, Tf, level_frequencies};
+
+/// Hashing for maps keyed by encodings: they are keyed HMAC output already, so SipHash's
+/// protection against chosen keys buys nothing and costs a million rows' worth of time.
+type FastState = foldhash::fast::RandomState;
 
 /// `[match.probabilistic]` of a pipeline file.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize, Serialize)]
