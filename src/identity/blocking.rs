@@ -228,8 +228,8 @@ impl BlockKeys {
 /// Computes blocking keys under one workspace key.
 #[derive(Clone)]
 pub struct Blocker {
-    /// Keyed, nothing absorbed.
-    base: HmacSha256,
+    /// Keyed, with each kind's `kind 0x00` prefix absorbed (in [`BLOCK_KINDS`] order).
+    kinds: [HmacSha256; BLOCK_KINDS.len()],
 }
 
 impl std::fmt::Debug for Blocker {
@@ -246,16 +246,20 @@ pub fn soundex(name: &str) -> String {
 impl Blocker {
     pub fn new(workspace_key: &[u8; 32]) -> Blocker {
         let key = derive(workspace_key, "xmatch/v2/block");
+        let base = <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC accepts keys");
         Blocker {
-            base: <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC accepts keys"),
+            kinds: BLOCK_KINDS.map(|kind| {
+                let mut mac = base.clone();
+                mac.update(kind.name().as_bytes());
+                mac.update(&[0x00]);
+                mac
+            }),
         }
     }
 
     /// The key of one kind over its material.
     pub fn key(&self, kind: BlockKind, material: &[u8]) -> u64 {
-        let mut mac = self.base.clone();
-        mac.update(kind.name().as_bytes());
-        mac.update(&[0x00]);
+        let mut mac = self.kinds[kind.index()].clone();
         mac.update(material);
         let h = mac.finalize().into_bytes();
         u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
@@ -274,11 +278,14 @@ impl Blocker {
 
     fn fill(&self, f: &IdentityFields, probing: bool) -> BlockKeys {
         let mut out = BlockKeys::default();
+        let mut parts = Parts::of(f);
+        let mut m = Vec::with_capacity(32);
         for kind in BLOCK_KINDS {
             if probing && !out.probed(kind) {
                 continue;
             }
-            if let Some(m) = material(kind, f) {
+            m.clear();
+            if parts.material(kind, &mut m) {
                 out.set(kind, self.key(kind, &m));
             }
         }
@@ -291,71 +298,138 @@ fn name_of(n: &Option<String>) -> Option<&str> {
         .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_uppercase()))
 }
 
+/// The pieces a record's keys are made of, each worked out once: the initials go into
+/// six keys and a name's Soundex into two, and working them out key by key (with a
+/// vector and a Soundex string per key) cost more than the keyed hashing itself, in a
+/// profile of a million-participant run. Soundex is computed on first use: a wage
+/// record, which has no date of birth or ZIP code, never needs it.
+struct Parts<'a> {
+    f: &'a IdentityFields,
+    first: Option<&'a str>,
+    last: Option<&'a str>,
+    initials: Option<[u8; 2]>,
+    dob: Option<[u8; 8]>,
+    /// Soundex codes, once worked out (the outer `Option`).
+    first_code: Option<Option<String>>,
+    last_code: Option<Option<String>>,
+}
+
+impl<'a> Parts<'a> {
+    fn of(f: &'a IdentityFields) -> Parts<'a> {
+        let (first, last) = (name_of(&f.first), name_of(&f.last));
+        let initials = first.zip(last).map(|(a, b)| {
+            let (a, b) = (a.as_bytes()[0], b.as_bytes()[0]);
+            [a.min(b), a.max(b)]
+        });
+        Parts {
+            f,
+            first,
+            last,
+            initials,
+            dob: f.dob.map(dob::encode),
+            first_code: None,
+            last_code: None,
+        }
+    }
+
+    /// Works out the Soundex codes of both names, if not done yet.
+    fn codes(&mut self) -> (Option<&str>, Option<&str>) {
+        let (first, last) = (self.first, self.last);
+        self.first_code.get_or_insert_with(|| first.map(soundex));
+        self.last_code.get_or_insert_with(|| last.map(soundex));
+        (
+            self.first_code.as_ref().and_then(Option::as_deref),
+            self.last_code.as_ref().and_then(Option::as_deref),
+        )
+    }
+
+    /// Appends the material of `kind` to `m`; `false` when a field it needs is missing.
+    fn material(&mut self, kind: BlockKind, m: &mut Vec<u8>) -> bool {
+        let window = |m: &mut Vec<u8>, ssn: &super::ssn::Ssn, tail: &[u8]| {
+            let (lo, hi) = kind.skipped().expect("an ssn_skip kind");
+            let d = ssn.digits();
+            m.extend_from_slice(&d[..lo]);
+            m.extend_from_slice(&d[hi..]);
+            m.push(0x1F);
+            m.extend_from_slice(tail);
+        };
+        match kind {
+            // The named windows end in the initials, the `_last` ones in the last initial.
+            BlockKind::SsnSkip13
+            | BlockKind::SsnSkip35
+            | BlockKind::SsnSkip57
+            | BlockKind::SsnSkip79
+            | BlockKind::SsnSkip13Last
+            | BlockKind::SsnSkip35Last
+            | BlockKind::SsnSkip57Last
+            | BlockKind::SsnSkip79Last => {
+                let tail = if kind.is_last_only() {
+                    self.last.map(|l| &l.as_bytes()[..1])
+                } else {
+                    self.initials.as_ref().map(|i| &i[..])
+                };
+                let (Some(ssn), Some(tail)) = (self.f.ssn.as_ref(), tail) else {
+                    return false;
+                };
+                window(m, ssn, tail);
+            }
+            BlockKind::SsnGap => {
+                let Some(ssn) = self.f.ssn.as_ref() else {
+                    return false;
+                };
+                let d = ssn.digits();
+                m.extend_from_slice(&d[..4]);
+                m.extend_from_slice(&d[6..]);
+            }
+            BlockKind::DobInitials => {
+                let (Some(dob), Some(i)) = (self.dob, self.initials) else {
+                    return false;
+                };
+                m.extend_from_slice(&dob);
+                m.push(0x1F);
+                m.extend_from_slice(&i);
+            }
+            BlockKind::SoundexLastDob | BlockKind::SoundexFirstDob => {
+                let Some(dob) = self.dob else {
+                    return false;
+                };
+                let (first, last) = self.codes();
+                let code = if kind == BlockKind::SoundexLastDob {
+                    last
+                } else {
+                    first
+                };
+                let Some(code) = code else {
+                    return false;
+                };
+                m.extend_from_slice(code.as_bytes());
+                m.push(0x1F);
+                m.extend_from_slice(&dob);
+            }
+            BlockKind::SoundexNamesZip3 => {
+                let Some(zip3) = self.f.zip.as_ref().map(|z| z.zip3()) else {
+                    return false;
+                };
+                let (Some(a), Some(b)) = self.codes() else {
+                    return false;
+                };
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                m.extend_from_slice(lo.as_bytes());
+                m.push(0x1F);
+                m.extend_from_slice(hi.as_bytes());
+                m.push(0x1F);
+                m.extend_from_slice(&zip3);
+            }
+        }
+        true
+    }
+}
+
 /// The material of one kind of key, or `None` when a field it needs is missing. Public so
 /// the golden vectors can show it.
 pub fn material(kind: BlockKind, f: &IdentityFields) -> Option<Vec<u8>> {
-    let initials = || -> Option<[u8; 2]> {
-        let a = name_of(&f.first)?.as_bytes()[0];
-        let b = name_of(&f.last)?.as_bytes()[0];
-        Some([a.min(b), a.max(b)])
-    };
-    let mut m = Vec::with_capacity(24);
-    let mut window = |ssn: &super::ssn::Ssn, tail: &[u8]| {
-        let (lo, hi) = kind.skipped().expect("an ssn_skip kind");
-        let d = ssn.digits();
-        m.extend_from_slice(&d[..lo]);
-        m.extend_from_slice(&d[hi..]);
-        m.push(0x1F);
-        m.extend_from_slice(tail);
-    };
-    match kind {
-        BlockKind::SsnSkip13
-        | BlockKind::SsnSkip35
-        | BlockKind::SsnSkip57
-        | BlockKind::SsnSkip79 => {
-            window(f.ssn.as_ref()?, &initials()?);
-        }
-        BlockKind::SsnSkip13Last
-        | BlockKind::SsnSkip35Last
-        | BlockKind::SsnSkip57Last
-        | BlockKind::SsnSkip79Last => {
-            let last = name_of(&f.last)?.as_bytes()[0];
-            window(f.ssn.as_ref()?, &[last]);
-        }
-        BlockKind::SsnGap => {
-            let d = f.ssn.as_ref()?.digits();
-            m.extend_from_slice(&d[..4]);
-            m.extend_from_slice(&d[6..]);
-        }
-        BlockKind::DobInitials => {
-            let (dob, i) = (f.dob?, initials()?);
-            m.extend_from_slice(&dob::encode(dob));
-            m.push(0x1F);
-            m.extend_from_slice(&i);
-        }
-        BlockKind::SoundexLastDob | BlockKind::SoundexFirstDob => {
-            let name = if kind == BlockKind::SoundexLastDob {
-                &f.last
-            } else {
-                &f.first
-            };
-            let (name, dob) = (name_of(name)?, f.dob?);
-            m.extend_from_slice(soundex(name).as_bytes());
-            m.push(0x1F);
-            m.extend_from_slice(&dob::encode(dob));
-        }
-        BlockKind::SoundexNamesZip3 => {
-            let (a, b) = (soundex(name_of(&f.first)?), soundex(name_of(&f.last)?));
-            let zip3 = f.zip.as_ref()?.zip3();
-            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
-            m.extend_from_slice(lo.as_bytes());
-            m.push(0x1F);
-            m.extend_from_slice(hi.as_bytes());
-            m.push(0x1F);
-            m.extend_from_slice(&zip3);
-        }
-    }
-    Some(m)
+    let mut m = Vec::new();
+    Parts::of(f).material(kind, &mut m).then_some(m)
 }
 
 #[cfg(test)]
