@@ -283,6 +283,9 @@ pub fn features_of(
 /// a fraction of the keyed hashing [`features_of`] does. The probabilistic pass screens
 /// unlinked records on them and encodes only those that meet a participant (see
 /// [`crate::link::prob::SourcePass`]).
+///
+/// The keys come once per distinct raw identity ([`Distinct`]): a worker's wage rows
+/// share theirs, and the screening looks each set up once, not once per row.
 pub fn blocks_of(
     batch: &IngestBatch,
     schema: &SourceSchema,
@@ -290,19 +293,46 @@ pub fn blocks_of(
     tokenizer: &Tokenizer,
     today: NaiveDate,
     rows: &[usize],
-) -> Result<Vec<BlockKeys>, IdentifyError> {
+) -> Result<Distinct<BlockKeys>, IdentifyError> {
     Ok(match layout {
         Layout::Raw => {
             let cols = RawColumns::new(batch, schema, true)?;
-            per_identity(&cols, rows, &|r| r, &|r| {
+            distinct_per_identity(&cols, rows, &|r| r, &|r| {
                 tokenizer.blocker().probe_keys(&cols.fields(r, today).0)
             })
         }
         Layout::Tokenized => {
             let cols = TokColumns::new(batch, schema, tokenizer)?;
-            pick(rows, &|r| cols.features(r).blocks)
+            Distinct {
+                values: pick(rows, &|r| cols.features(r).blocks),
+                slots: (0..rows.len() as u32).collect(),
+            }
         }
     })
+}
+
+/// Values of some rows, each worked out once per distinct raw identity: row `i`'s is
+/// `values[slots[i]]` ([`Distinct::get`]).
+#[derive(Debug, Clone, Default)]
+pub struct Distinct<T> {
+    pub values: Vec<T>,
+    pub slots: Vec<u32>,
+}
+
+impl<T> Distinct<T> {
+    /// The value of the `i`-th row asked for.
+    pub fn get(&self, i: usize) -> &T {
+        &self.values[self.slots[i] as usize]
+    }
+
+    /// Rows asked for.
+    pub fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.slots.is_empty()
+    }
 }
 
 /// [`features_of`] for rows whose blocking keys `blocks` (one per row) are known already.
@@ -369,6 +399,20 @@ fn per_identity<O: Clone + Send>(
     row: &(dyn Fn(usize) -> usize + Sync),
     f: &(dyn Fn(usize) -> O + Sync),
 ) -> Vec<O> {
+    let d = distinct_per_identity(cols, items, row, f);
+    d.slots
+        .iter()
+        .map(|&s| d.values[s as usize].clone())
+        .collect()
+}
+
+/// [`per_identity`] without copying each value out to its items.
+fn distinct_per_identity<O: Send>(
+    cols: &RawColumns<'_>,
+    items: &[usize],
+    row: &(dyn Fn(usize) -> usize + Sync),
+    f: &(dyn Fn(usize) -> O + Sync),
+) -> Distinct<O> {
     let mut distinct: HashMap<RawIdentity<'_>, u32, foldhash::fast::RandomState> =
         HashMap::with_capacity_and_hasher(items.len() / 4, Default::default());
     let mut firsts: Vec<usize> = Vec::new();
@@ -383,8 +427,10 @@ fn per_identity<O: Clone + Send>(
         })
         .collect();
     drop(distinct);
-    let out = pick(&firsts, f);
-    slots.iter().map(|&s| out[s as usize].clone()).collect()
+    Distinct {
+        values: pick(&firsts, f),
+        slots,
+    }
 }
 
 fn run(n: usize, f: impl Fn(usize) -> RowOut + Sync + Send) -> Vec<RowOut> {

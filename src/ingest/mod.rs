@@ -277,6 +277,16 @@ impl SourceReader {
         self.encoding
     }
 
+    /// The file's row count when its format records one (Parquet), so that what is
+    /// collected row by row can be sized once: a vector grown by doubling copies itself
+    /// and faults in twice its final size.
+    pub fn rows_hint(&self) -> Option<usize> {
+        match &self.inner {
+            Inner::Csv(_) => None,
+            Inner::Parquet(p) => Some(p.rows),
+        }
+    }
+
     /// Reads what is left (if anything) and returns the file's statistics.
     pub fn finish(mut self) -> Result<FileStats, IngestError> {
         for b in self.by_ref() {

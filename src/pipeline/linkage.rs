@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use crate::identity::blocking::BlockKeys;
-use crate::identity::identify::Features;
+use crate::identity::identify::{Distinct, Features};
 use crate::identity::registry::{PersonId, Registry};
 use crate::identity::ssn::Last4;
 use crate::identity::token::{Token, TokenMap};
@@ -163,19 +163,20 @@ impl<'p, T> SourceLinkage<'p, T> {
     pub fn offer_batch<E>(
         &mut self,
         todo: &[Unlinked],
-        blocks: &[BlockKeys],
+        blocks: &Distinct<BlockKeys>,
         encode: impl FnOnce(&[usize], &[BlockKeys]) -> Result<Vec<Features>, E>,
         mut make: impl FnMut(usize) -> (String, T),
         stats: &mut LinkStats,
     ) -> Result<(), E> {
         let mut wanted = Vec::new();
-        let met = self.pass.meets(blocks);
-        for (i, (u, b)) in todo.iter().zip(blocks).enumerate() {
-            if b.is_empty() {
+        // Looked up once per distinct identity: a worker's rows share their keys.
+        let met = self.pass.meets(&blocks.values);
+        for (i, (u, &slot)) in todo.iter().zip(&blocks.slots).enumerate() {
+            if blocks.values[slot as usize].is_empty() {
                 stats.count(u.exact);
                 continue;
             }
-            let s = self.pass.screen_met(met[i]);
+            let s = self.pass.screen_met(met[slot as usize]);
             if s.wants_encoding() {
                 wanted.push((i, s));
             } else {
@@ -183,7 +184,7 @@ impl<'p, T> SourceLinkage<'p, T> {
             }
         }
         let rows: Vec<usize> = wanted.iter().map(|&(i, _)| todo[i].row).collect();
-        let keys: Vec<BlockKeys> = wanted.iter().map(|&(i, _)| blocks[i]).collect();
+        let keys: Vec<BlockKeys> = wanted.iter().map(|&(i, _)| *blocks.get(i)).collect();
         let features = encode(&rows, &keys)?;
         let decisions = self.decisions;
         let records: Vec<(&Features, &[PersonId])> = wanted

@@ -418,6 +418,8 @@ struct Runner<'a> {
     prob: ProbConfig,
     /// The file being read, for review items' `file:row`.
     current_file: String,
+    /// Its row count, when its format records one ([`ingest::SourceReader::rows_hint`]).
+    current_rows: Option<usize>,
     /// Probable links this run sends to review.
     reviews: Vec<NewLinkReview>,
     /// This run's changes to the probabilistic pass's held decisions.
@@ -468,6 +470,7 @@ impl<'a> Runner<'a> {
             progress: Progress::new(cx.opts.progress),
             prob: cx.pipeline.matching.probabilistic,
             current_file: String::new(),
+            current_rows: None,
             reviews: Vec::new(),
             held: HeldChanges::default(),
             linkage: Vec::new(),
@@ -682,12 +685,12 @@ impl<'a> Runner<'a> {
             }
         }
         let side = self.prob.enabled.then(|| {
-            let rows: Vec<(PersonId, Features)> = features
-                .into_iter()
-                .zip(&resolution.person_of_row)
-                .map(|(f, p)| (registry.survivor(*p), f))
+            let persons = resolution
+                .person_of_row
+                .iter()
+                .map(|p| registry.survivor(*p))
                 .collect();
-            PersonSide::build(rows, &self.prob)
+            PersonSide::build(persons, features, &self.prob)
         });
         let decisions = Decisions::new(decision_rows, held_rows, &registry);
 
@@ -1028,6 +1031,7 @@ impl<'a> Runner<'a> {
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             let reader = ingest::open(file, &schema, layout, BATCH_ROWS)?;
+            self.current_rows = reader.rows_hint();
             // Decoding the file and identifying its rows overlap: a reader thread decodes
             // the next batches while this one normalizes and hashes the current one.
             let (tx, batches) =
@@ -1180,6 +1184,17 @@ impl<'a> Runner<'a> {
                 .and_then(|c| batch.batch.column_by_name(c))
                 .map(string_values)
                 .unwrap_or_else(|| vec![None; batch.batch.num_rows()]);
+            // Sized for the whole file at its first batch: a million rows' features
+            // are a third of a gigabyte.
+            if let (Some(n), true) = (runner.current_rows, idents.rows.is_empty()) {
+                idents.rows.reserve_exact(n);
+                idents.row_numbers.reserve_exact(n);
+                idents.record_ids.reserve_exact(n);
+                idents.ssn_last4.reserve_exact(n);
+                if !ids.features.is_empty() {
+                    idents.features.reserve_exact(n);
+                }
+            }
             for i in 0..batch.batch.num_rows() {
                 let mut tokens = Vec::new();
                 for rule in RULES {
