@@ -172,8 +172,9 @@ struct RowTf {
 /// lookup compares the prefix and those 32 bits, 54 of the 64 at a million participants:
 /// they hold about fourteen million keys, and 4 bytes each instead of 8 is 56 MB off the
 /// run's peak. Two keys agreeing on all compared bits (at that size, about once in two
-/// hundred runs: n²/2 pairs over 2^54 values) read as one block, which only adds
-/// candidate pairs, as a collision of whole keys would.
+/// hundred runs: n²/2 pairs over 2^54 values) read as one block unless the filter
+/// below tells them apart, which only adds candidate pairs, as a collision of whole keys
+/// would.
 ///
 /// Most lookups are for keys no participant holds (a wage file's ten million unlinked
 /// rows are screened on four keys each, and few of them meet anyone), so a bit per key
