@@ -426,11 +426,7 @@ impl PersonSide {
     fn candidates(&self, f: &Features, out: &mut Vec<(u32, u8)>) {
         out.clear();
         for (kind, key) in f.blocks.probes() {
-            let bit = if kind.is_ssn_window() {
-                window_bit(kind)
-            } else {
-                0
-            };
+            let bit = window_bit(kind);
             out.extend(self.index.rows(key).iter().map(|&r| (r, bit)));
         }
         out.sort_unstable();
@@ -444,19 +440,13 @@ impl PersonSide {
     }
 }
 
-/// Bit of an SSN window kind in a candidate's window set: the named windows in the low
-/// four bits, the `_last` windows above them.
+/// Bit of a blocking key kind in a candidate's window set: 1 for a named SSN window, 2
+/// for a `_last` one, 0 for any other kind.
 fn window_bit(kind: BlockKind) -> u8 {
-    match kind {
-        BlockKind::SsnSkip13 => 1,
-        BlockKind::SsnSkip35 => 2,
-        BlockKind::SsnSkip57 => 4,
-        BlockKind::SsnSkip79 => 8,
-        BlockKind::SsnSkip13Last => 16,
-        BlockKind::SsnSkip35Last => 32,
-        BlockKind::SsnSkip57Last => 64,
-        BlockKind::SsnSkip79Last => 128,
-        _ => 0,
+    match (kind.is_ssn_window(), kind.is_last_only()) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
     }
 }
 
@@ -465,7 +455,7 @@ fn window_bit(kind: BlockKind) -> u8 {
 fn window_of(kinds: u8) -> Option<bool> {
     match kinds {
         0 => None,
-        k => Some(k & 0x0F != 0),
+        k => Some(k & 1 != 0),
     }
 }
 
