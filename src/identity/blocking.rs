@@ -60,6 +60,20 @@
 //! blocking key reveals nothing without the workspace key, so partner files can carry
 //! them. Sixty-four bits are plenty: a collision only adds a candidate pair. (The label
 //! kept its `v2`: version 3 changed which kinds there are, not how a key is derived.)
+//!
+//! **Inside one run** whose files are all raw, the keys only have to agree with each
+//! other: they index the participants and look up the agency records in the run's own
+//! memory, and are never written or compared with anything made elsewhere.
+//! [`Blocker::in_memory`] gives such a run keys from SipHash under a random key drawn for
+//! the run (std's `RandomState`) instead of the HMAC: the same material, so the same
+//! blocks and the same candidate pairs, at an eighth of the cost. In profiles of a
+//! million-participant run the blocking keys (fourteen million participant keys, and the
+//! screening of ten million unlinked wage rows) took 3.1 CPU-seconds with the HMAC and
+//! 0.4 with SipHash. Like the HMAC keys they say nothing without their key, and that key
+//! is never stored: it dies with the run, whose memory holds the raw identities anyway.
+//! A run with a tokenized file keeps the HMAC keys, which are what partner files carry.
+
+use std::hash::{BuildHasher, Hasher, RandomState};
 
 use hmac::{Hmac, Mac};
 use rphonetic::Encoder as _;
@@ -230,6 +244,8 @@ impl BlockKeys {
 pub struct Blocker {
     /// Keyed, with each kind's `kind 0x00` prefix absorbed (in [`BLOCK_KINDS`] order).
     kinds: [HmacSha256; BLOCK_KINDS.len()],
+    /// Set for keys that stay in one run's memory ([`Blocker::in_memory`]).
+    in_memory: Option<RandomState>,
 }
 
 impl std::fmt::Debug for Blocker {
@@ -254,11 +270,28 @@ impl Blocker {
                 mac.update(&[0x00]);
                 mac
             }),
+            in_memory: None,
+        }
+    }
+
+    /// This blocker with keys for one run's memory alone: SipHash of the same kind and
+    /// material under a random key drawn now (see the module documentation). Two such
+    /// blockers never agree; one run uses one.
+    pub fn in_memory(&self) -> Blocker {
+        Blocker {
+            kinds: self.kinds.clone(),
+            in_memory: Some(RandomState::new()),
         }
     }
 
     /// The key of one kind over its material.
     pub fn key(&self, kind: BlockKind, material: &[u8]) -> u64 {
+        if let Some(state) = &self.in_memory {
+            let mut h = state.build_hasher();
+            h.write_u8(kind.index() as u8);
+            h.write(material);
+            return h.finish();
+        }
         let mut mac = self.kinds[kind.index()].clone();
         mac.update(material);
         let h = mac.finalize().into_bytes();
@@ -519,6 +552,49 @@ mod tests {
             Blocker::new(&[4; 32]).keys(&f("JOHN", "ADAMS", None)),
             b.keys(&f("JOHN", "ADAMS", None))
         );
+    }
+
+    #[test]
+    fn in_memory_keys_make_the_same_blocks_as_the_keyed_hmac() {
+        let b = Blocker::new(&[3; 32]);
+        let m = b.in_memory();
+        let mut records = Vec::new();
+        for (first, last) in [("JOHN", "ADAMS"), ("JON", "ADAMS"), ("JANE", "ALLEN")] {
+            for ssn in [Some("212-67-4431"), Some("212-67-4481"), None] {
+                records.push(f(first, last, ssn));
+                let mut nameless = f(first, last, ssn);
+                nameless.first = None;
+                records.push(nameless);
+                let mut undated = f(first, last, ssn);
+                undated.dob = NaiveDate::from_ymd_opt(1983, 4, 6);
+                records.push(undated);
+            }
+        }
+        let (hmac, fast): (Vec<BlockKeys>, Vec<BlockKeys>) =
+            records.iter().map(|r| (b.keys(r), m.keys(r))).unzip();
+        for kind in BLOCK_KINDS {
+            for i in 0..records.len() {
+                assert_eq!(hmac[i].get(kind).is_some(), fast[i].get(kind).is_some());
+                for j in 0..records.len() {
+                    let same = |k: &[BlockKeys]| {
+                        k[i].get(kind).is_some() && k[i].get(kind) == k[j].get(kind)
+                    };
+                    assert_eq!(same(&hmac), same(&fast), "{} of {i} and {j}", kind.name());
+                }
+            }
+        }
+        // Another kind over the same material is another key.
+        let r = f("JOHN", "ADAMS", Some("212-67-4431"));
+        assert_ne!(
+            m.key(BlockKind::SsnSkip13, b"x"),
+            m.key(BlockKind::SsnGap, b"x")
+        );
+        assert_ne!(
+            fast[0].get(BlockKind::SsnSkip13),
+            b.keys(&r).get(BlockKind::SsnSkip13)
+        );
+        // Each run draws its own key.
+        assert_ne!(b.in_memory().keys(&r), m.keys(&r));
     }
 
     #[test]

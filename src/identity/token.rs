@@ -278,6 +278,14 @@ impl Tokenizer {
         &self.linkage.0
     }
 
+    /// The same tokenizer with blocking keys for one run's memory alone
+    /// ([`Blocker::in_memory`]): for a run whose every file is raw.
+    pub fn with_in_memory_blocking(&self) -> Tokenizer {
+        let mut t = self.clone();
+        t.linkage = Arc::new((self.encoder().clone(), self.blocker().in_memory()));
+        t
+    }
+
     /// The blocking-key maker under this key (see [`super::blocking`]).
     pub fn blocker(&self) -> &Blocker {
         &self.linkage.1

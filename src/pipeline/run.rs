@@ -440,9 +440,18 @@ impl<'a> Runner<'a> {
             opts: &cx.opts,
             store: &cx.store,
             catalog: Catalog::builtin()?,
-            tokenizer: match &cx.next_key {
-                Some(next) => Tokenizer::new(cx.key.bytes(), cx.key.id()).accepting(next.id()),
-                None => Tokenizer::new(cx.key.bytes(), cx.key.id()),
+            tokenizer: {
+                let t = match &cx.next_key {
+                    Some(next) => Tokenizer::new(cx.key.bytes(), cx.key.id()).accepting(next.id()),
+                    None => Tokenizer::new(cx.key.bytes(), cx.key.id()),
+                };
+                // Blocking keys meet only each other unless a partner's tokenized file
+                // brings its own (see `identity::blocking`).
+                if cx.pipeline.sources.iter().any(|s| s.tokenized) {
+                    t
+                } else {
+                    t.with_in_memory_blocking()
+                }
             },
             next_tokenizer: cx
                 .next_key
