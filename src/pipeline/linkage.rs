@@ -221,7 +221,10 @@ impl<'p, T> SourceLinkage<'p, T> {
         person_last4: &HashMap<PersonId, Last4>,
         reviews: &mut Vec<NewLinkReview>,
         held: &mut HeldChanges,
-    ) -> (Vec<Linked<T>>, PassReport) {
+    ) -> (Vec<Linked<T>>, PassReport)
+    where
+        T: Send,
+    {
         let source = self.source.as_str();
         let memory = self.decisions.held_in(source);
         let earlier = |key: &Token| memory.and_then(|m| m.get(key)).copied();
