@@ -12,6 +12,7 @@ mod keys;
 mod lake;
 mod leaks;
 mod linkage;
+mod outputs;
 mod pipeline;
 mod purge;
 mod registry;
