@@ -67,13 +67,12 @@ impl Decisions {
         self.held.get(source)
     }
 
-    pub fn accepted(&self, source: &str, key: Option<&Token>) -> Option<PersonId> {
-        self.accepted.get(source)?.get(key?).copied()
+    fn accepted_in(&self, source: &str) -> Option<&TokenMap<PersonId>> {
+        self.accepted.get(source)
     }
 
-    fn rejected(&self, source: &str, key: Option<&Token>) -> &[PersonId] {
-        key.and_then(|k| self.rejected.get(source)?.get(k))
-            .map_or(&[], Vec::as_slice)
+    fn rejected_in(&self, source: &str) -> Option<&TokenMap<Vec<PersonId>>> {
+        self.rejected.get(source)
     }
 }
 
@@ -96,6 +95,10 @@ pub(super) struct SourceLinkage<'p, T> {
     source: String,
     pass: SourcePass<'p, Waiting<T>>,
     decisions: &'p Decisions,
+    /// This source's accepted and rejected review decisions, looked up once: every
+    /// unlinked record (ten million of a wage file's) asks.
+    accepted_map: Option<&'p TokenMap<PersonId>>,
+    rejected_map: Option<&'p TokenMap<Vec<PersonId>>>,
     pub accepted: u64,
 }
 
@@ -117,13 +120,15 @@ impl<'p, T> SourceLinkage<'p, T> {
             source: source.to_string(),
             pass: SourcePass::new(side, cfg, seed),
             decisions,
+            accepted_map: decisions.accepted_in(source),
+            rejected_map: decisions.rejected_in(source),
             accepted: 0,
         }
     }
 
     /// The person a reviewer accepted for this record, if any.
     pub fn accepted_person(&self, key: Option<&Token>) -> Option<PersonId> {
-        self.decisions.accepted(&self.source, key)
+        self.accepted_map?.get(key?).copied()
     }
 
     /// Whether the pass still wants anchor pairs (records an exact pass linked).
@@ -186,11 +191,13 @@ impl<'p, T> SourceLinkage<'p, T> {
         let rows: Vec<usize> = wanted.iter().map(|&(i, _)| todo[i].row).collect();
         let keys: Vec<BlockKeys> = wanted.iter().map(|&(i, _)| *blocks.get(i)).collect();
         let features = encode(&rows, &keys)?;
-        let decisions = self.decisions;
         let records: Vec<(&Features, &[PersonId])> = wanted
             .iter()
             .zip(&features)
-            .map(|(&(i, _), f)| (f, decisions.rejected(&self.source, todo[i].key.as_ref())))
+            .map(|(&(i, _), f)| {
+                let rejected = todo[i].key.and_then(|k| self.rejected_map?.get(&k));
+                (f, rejected.map_or(&[][..], Vec::as_slice))
+            })
             .collect();
         let pairs = self.pass.compare_all(&records);
         drop(records);
