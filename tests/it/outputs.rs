@@ -18,7 +18,7 @@ use xmatch::pipeline::{Pipeline, RunOptions, RunSummary, run};
 use xmatch::schema::Catalog;
 
 use crate::pipeline::generated_workspace;
-use crate::support::{files_under, read_parquet};
+use crate::support::{files_under, read_parquet, recorded};
 
 /// The workspace key the digests were recorded under: the Bloom encodings, the blocking
 /// keys and the employer tokens all depend on it.
@@ -162,16 +162,9 @@ async fn deidentified_outputs_match_their_recorded_digests() {
         "first_run": first,
         "steady_state": digests(&ws),
     });
-    let path = golden_path();
-    if std::env::var("XMATCH_BLESS").as_deref() == Ok("1") {
-        let mut text = serde_json::to_string_pretty(&got).unwrap();
-        text.push('\n');
-        std::fs::write(&path, text).unwrap();
+    let Some(want) = recorded(&golden_path(), &got) else {
         return;
-    }
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}; run with XMATCH_BLESS=1 to create", path.display()));
-    let want: Value = serde_json::from_str(&text).unwrap();
+    };
     for run in ["first_run", "steady_state"] {
         for (name, w) in want[run].as_object().unwrap() {
             assert_eq!(

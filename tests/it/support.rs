@@ -99,6 +99,20 @@ pub fn xmatch_bin() -> std::path::PathBuf {
 
 pub use xmatch::lake::parquet_files;
 
+/// The recorded JSON a golden test compares with, or `None` after recording `got` in
+/// its place when `XMATCH_BLESS=1`.
+pub fn recorded(path: &std::path::Path, got: &serde_json::Value) -> Option<serde_json::Value> {
+    if std::env::var("XMATCH_BLESS").as_deref() == Ok("1") {
+        let mut text = serde_json::to_string_pretty(got).unwrap();
+        text.push('\n');
+        std::fs::write(path, text).unwrap();
+        return None;
+    }
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}; run with XMATCH_BLESS=1 to create", path.display()));
+    Some(serde_json::from_str(&text).unwrap())
+}
+
 /// All record batches of one Parquet file.
 pub fn read_parquet(path: &std::path::Path) -> Vec<arrow::array::RecordBatch> {
     let file = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
