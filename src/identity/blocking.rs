@@ -242,10 +242,18 @@ impl BlockKeys {
 /// Computes blocking keys under one workspace key.
 #[derive(Clone)]
 pub struct Blocker {
-    /// Keyed, with each kind's `kind 0x00` prefix absorbed (in [`BLOCK_KINDS`] order).
-    kinds: [HmacSha256; BLOCK_KINDS.len()],
-    /// Set for keys that stay in one run's memory ([`Blocker::in_memory`]).
-    in_memory: Option<RandomState>,
+    keying: Keying,
+}
+
+/// How a [`Blocker`] turns material into keys.
+#[derive(Clone)]
+enum Keying {
+    /// HMAC-SHA256, keyed, with each kind's `kind 0x00` prefix absorbed (in
+    /// [`BLOCK_KINDS`] order): the keys partner files carry. Boxed: thirteen states
+    /// are about two kilobytes, the other variant a few words.
+    Hmac(Box<[HmacSha256; BLOCK_KINDS.len()]>),
+    /// SipHash under a key drawn for one run ([`Blocker::in_memory`]).
+    InMemory(RandomState),
 }
 
 impl std::fmt::Debug for Blocker {
@@ -264,38 +272,40 @@ impl Blocker {
         let key = derive(workspace_key, "xmatch/v2/block");
         let base = <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC accepts keys");
         Blocker {
-            kinds: BLOCK_KINDS.map(|kind| {
+            keying: Keying::Hmac(Box::new(BLOCK_KINDS.map(|kind| {
                 let mut mac = base.clone();
                 mac.update(kind.name().as_bytes());
                 mac.update(&[0x00]);
                 mac
-            }),
-            in_memory: None,
+            }))),
         }
     }
 
-    /// This blocker with keys for one run's memory alone: SipHash of the same kind and
-    /// material under a random key drawn now (see the module documentation). Two such
-    /// blockers never agree; one run uses one.
-    pub fn in_memory(&self) -> Blocker {
+    /// A blocker with keys for one run's memory alone: SipHash of the kind and the same
+    /// material as the HMAC keys', under a random key drawn now (see the module
+    /// documentation). Two such blockers never agree; one run uses one.
+    pub fn in_memory() -> Blocker {
         Blocker {
-            kinds: self.kinds.clone(),
-            in_memory: Some(RandomState::new()),
+            keying: Keying::InMemory(RandomState::new()),
         }
     }
 
     /// The key of one kind over its material.
     pub fn key(&self, kind: BlockKind, material: &[u8]) -> u64 {
-        if let Some(state) = &self.in_memory {
-            let mut h = state.build_hasher();
-            h.write_u8(kind.index() as u8);
-            h.write(material);
-            return h.finish();
+        match &self.keying {
+            Keying::Hmac(kinds) => {
+                let mut mac = kinds[kind.index()].clone();
+                mac.update(material);
+                let h = mac.finalize().into_bytes();
+                u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
+            }
+            Keying::InMemory(state) => {
+                let mut h = state.build_hasher();
+                h.write_u8(kind.index() as u8);
+                h.write(material);
+                h.finish()
+            }
         }
-        let mut mac = self.kinds[kind.index()].clone();
-        mac.update(material);
-        let h = mac.finalize().into_bytes();
-        u64::from_le_bytes(h[..8].try_into().expect("8 bytes"))
     }
 
     /// Every blocking key the record's usable fields allow.
@@ -557,7 +567,7 @@ mod tests {
     #[test]
     fn in_memory_keys_make_the_same_blocks_as_the_keyed_hmac() {
         let b = Blocker::new(&[3; 32]);
-        let m = b.in_memory();
+        let m = Blocker::in_memory();
         let mut records = Vec::new();
         for (first, last) in [("JOHN", "ADAMS"), ("JON", "ADAMS"), ("JANE", "ALLEN")] {
             for ssn in [Some("212-67-4431"), Some("212-67-4481"), None] {
@@ -594,7 +604,7 @@ mod tests {
             b.keys(&r).get(BlockKind::SsnSkip13)
         );
         // Each run draws its own key.
-        assert_ne!(b.in_memory().keys(&r), m.keys(&r));
+        assert_ne!(Blocker::in_memory().keys(&r), m.keys(&r));
     }
 
     #[test]

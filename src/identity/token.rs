@@ -282,7 +282,7 @@ impl Tokenizer {
     /// ([`Blocker::in_memory`]): for a run whose every file is raw.
     pub fn with_in_memory_blocking(&self) -> Tokenizer {
         let mut t = self.clone();
-        t.linkage = Arc::new((self.encoder().clone(), self.blocker().in_memory()));
+        t.linkage = Arc::new((self.encoder().clone(), Blocker::in_memory()));
         t
     }
 

@@ -177,7 +177,7 @@ impl<'p, T> SourceLinkage<'p, T> {
         // Looked up once per distinct identity: a worker's rows share their keys.
         let met = self.pass.meets(&blocks.values);
         for (i, (u, &slot)) in todo.iter().zip(&blocks.slots).enumerate() {
-            if blocks.values[slot as usize].is_empty() {
+            if blocks.get(i).is_empty() {
                 stats.count(u.exact);
                 continue;
             }

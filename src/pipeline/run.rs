@@ -1195,7 +1195,9 @@ impl<'a> Runner<'a> {
                 .unwrap_or_else(|| vec![None; batch.batch.num_rows()]);
             // Sized for the whole file at its first batch: a million rows' features
             // are a third of a gigabyte.
-            if let (Some(n), true) = (runner.current_rows, idents.rows.is_empty()) {
+            if let Some(n) = runner.current_rows
+                && idents.rows.is_empty()
+            {
                 idents.rows.reserve_exact(n);
                 idents.row_numbers.reserve_exact(n);
                 idents.record_ids.reserve_exact(n);

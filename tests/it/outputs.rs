@@ -14,10 +14,9 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use xmatch::workspace::Workspace;
 
-use xmatch::pipeline::{Pipeline, RunOptions, RunSummary, run};
-use xmatch::schema::Catalog;
+use xmatch::pipeline::{RunOptions, RunSummary};
 
-use crate::pipeline::generated_workspace;
+use crate::pipeline::{generated_workspace, run_nightly_with};
 use crate::support::{files_under, read_parquet, recorded};
 
 /// The workspace key the digests were recorded under: the Bloom encodings, the blocking
@@ -26,14 +25,11 @@ const KEY: [u8; 32] = [0x5a; 32];
 
 /// The nightly pipeline on a fixed day: what is valid or stale depends on the date.
 async fn run_nightly(ws: &Workspace) -> RunSummary {
-    let catalog = Catalog::builtin().unwrap();
-    let path = Pipeline::locate("nightly-crossmatch", ws.root()).unwrap();
-    let pipeline = Pipeline::load(&path, &catalog).unwrap();
     let opts = RunOptions {
         today: chrono::NaiveDate::from_ymd_opt(2026, 12, 7).unwrap(),
         ..RunOptions::default()
     };
-    run(ws, &pipeline, &opts).await.unwrap()
+    run_nightly_with(ws, &opts).await
 }
 
 fn golden_path() -> PathBuf {

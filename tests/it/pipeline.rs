@@ -28,10 +28,14 @@ pub async fn generated_workspace(participants: usize, seed: u64) -> (tempfile::T
 }
 
 pub async fn run_nightly(ws: &Workspace) -> RunSummary {
+    run_nightly_with(ws, &RunOptions::default()).await
+}
+
+pub async fn run_nightly_with(ws: &Workspace, opts: &RunOptions) -> RunSummary {
     let catalog = Catalog::builtin().unwrap();
     let path = Pipeline::locate("nightly-crossmatch", ws.root()).unwrap();
     let pipeline = Pipeline::load(&path, &catalog).unwrap();
-    run(ws, &pipeline, &RunOptions::default()).await.unwrap()
+    run(ws, &pipeline, opts).await.unwrap()
 }
 
 fn secure_run(ws: &Workspace, run_id: i64) -> PathBuf {

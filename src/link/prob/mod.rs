@@ -280,19 +280,22 @@ impl BlockIndex {
         )
     }
 
+    /// The filter word holding `key`'s bit, and the bit (none before the index is built).
+    fn filter_bit(&self, key: u64) -> Option<(&u64, u64)> {
+        let b = key & self.filter_mask;
+        Some((self.filter.get((b >> 6) as usize)?, 1 << (b & 63)))
+    }
+
     /// Starts loading the filter word of `key` ([`prefetch`]).
     fn prefetch(&self, key: u64) {
-        if let Some(w) = self.filter.get(((key & self.filter_mask) >> 6) as usize) {
+        if let Some((w, _)) = self.filter_bit(key) {
             prefetch(w);
         }
     }
 
     /// Whether some participant may hold `key` (no: certainly none).
     fn may_hold(&self, key: u64) -> bool {
-        let b = key & self.filter_mask;
-        self.filter
-            .get((b >> 6) as usize)
-            .is_some_and(|w| w & (1 << (b & 63)) != 0)
+        self.filter_bit(key).is_some_and(|(w, bit)| w & bit != 0)
     }
 
     fn bucket(key: u64, bits: u32) -> usize {
@@ -965,7 +968,6 @@ impl<'p, T> SourcePass<'p, T> {
         // Most records with candidates are settled strangers (about 700,000 of a million
         // unlinked SNAP/TANF records at a million participants): their best pairs are
         // scored on both cores and summed in order.
-        let (pairs, side) = (&self.pairs, self.side);
         let settled: Vec<Option<f64>> = std::mem::take(&mut self.settled)
             .par_iter()
             .with_min_len(1024)
