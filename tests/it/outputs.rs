@@ -17,7 +17,7 @@ use xmatch::workspace::Workspace;
 use xmatch::pipeline::{RunOptions, RunSummary};
 
 use crate::pipeline::{generated_workspace, run_nightly_with};
-use crate::support::{files_under, read_parquet, recorded};
+use crate::support::{files_under, read_parquet, recorded, use_fixed_key};
 
 /// The workspace key the digests were recorded under: the Bloom encodings, the blocking
 /// keys and the employer tokens all depend on it.
@@ -144,8 +144,7 @@ fn digests(ws: &Workspace) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn deidentified_outputs_match_their_recorded_digests() {
     let (_dir, ws) = generated_workspace(2_000, 5).await;
-    // The fixed key replaces the one `init` drew, before anything is keyed with it.
-    std::fs::write(ws.key_path(), KEY).unwrap();
+    use_fixed_key(&ws, &KEY);
     let first = run_nightly(&ws).await;
     assert_eq!(first.run_id, 1);
     let first = digests(&ws);
