@@ -174,9 +174,11 @@ fn tokenized_batch(
                 ColumnKind::BirthYear => Arc::new(Int64Array::from_iter(
                     id.birth_year.iter().map(|y| y.map(i64::from)),
                 )),
-                ColumnKind::Zip3 => {
-                    Arc::new(StringArray::from_iter(id.zip3.iter().map(|z| z.as_deref())))
-                }
+                ColumnKind::Zip3 => Arc::new(StringArray::from_iter(
+                    id.zip3
+                        .iter()
+                        .map(|z| z.as_ref().and_then(|z| std::str::from_utf8(z).ok())),
+                )),
                 ColumnKind::Sex => Arc::new(StringArray::from_iter(
                     id.sex.iter().map(|s| s.map(|s| s.as_str())),
                 )),

@@ -48,7 +48,10 @@ pub struct IdentifiedBatch {
     /// A temporary ID was carried but failed its check ([`TEMP_ID_INVALID`]).
     pub temp_id_invalid: Vec<bool>,
     pub birth_year: Vec<Option<i32>>,
-    pub zip3: Vec<Option<String>>,
+    /// The ZIP code's first three digits: bytes, not a `String`, since every row of every
+    /// source has one and only `tokenize` writes it out (24 million allocations at a
+    /// million participants for a value nothing in a run reads).
+    pub zip3: Vec<Option<[u8; 3]>>,
     pub sex: Vec<Option<Sex>>,
     /// Last four SSN digits, for rejects files in the secure zone only.
     pub ssn_last4: Vec<Option<Last4>>,
@@ -184,12 +187,9 @@ struct RowOut {
     temp: Option<TempId>,
     temp_invalid: bool,
     birth_year: Option<i32>,
-    zip3: Option<String>,
+    zip3: Option<[u8; 3]>,
     sex: Option<Sex>,
     last4: Option<Last4>,
-    /// Boxed: only participants carry features, and every other source's row would
-    /// otherwise move a few hundred empty bytes through each batch's vectors.
-    features: Option<Box<Features>>,
 }
 
 /// Identifies every accepted row of `batch`. `today` bounds dates of birth (the run's
@@ -217,24 +217,57 @@ pub fn identify_with(
     features: bool,
 ) -> Result<IdentifiedBatch, IdentifyError> {
     let n = batch.batch.num_rows();
-    let rows: Vec<RowOut> = match layout {
+    match layout {
         Layout::Raw => {
             let cols = RawColumns::new(batch, schema, features)?;
-            let f = |r: usize| cols.row(r, schema, tokenizer, today, features);
-            run(n, f)
+            let row = |r: usize| cols.row(r, schema, tokenizer, today);
+            Ok(if features {
+                with_features(n, |r| {
+                    let (out, fields) = row(r);
+                    (out, Features::of(&fields, tokenizer))
+                })
+            } else {
+                columnar(run(n, |r| row(r).0))
+            })
         }
         Layout::Tokenized => {
             let cols = TokColumns::new(batch, schema, tokenizer)?;
-            let f = |r: usize| cols.row(r, features);
-            let mut out = columnar(run(n, f), features);
+            let mut out = if features {
+                with_features(n, |r| (cols.row(r), cols.features(r)))
+            } else {
+                columnar(run(n, |r| cols.row(r)))
+            };
             out.other_key = cols
                 .key_id
                 .filter(|k| *k != tokenizer.key_id())
                 .map(str::to_string);
-            return Ok(out);
+            Ok(out)
         }
-    };
-    Ok(columnar(rows, features))
+    }
+}
+
+/// Rows and their features, each written once into its own column: a participant's
+/// features (a third of a kilobyte) were a heap allocation of their own, moved into the
+/// batch's vector and freed, a million times over in a million-participant run.
+fn with_features(
+    n: usize,
+    f: impl Fn(usize) -> (RowOut, Features) + Sync + Send,
+) -> IdentifiedBatch {
+    let mut rows = Vec::with_capacity(n);
+    let mut features = Vec::with_capacity(n);
+    if n >= PARALLEL_ROWS {
+        (0..n)
+            .into_par_iter()
+            .with_min_len(1024)
+            .map(f)
+            .unzip_into_vecs(&mut rows, &mut features);
+    } else {
+        (rows, features) = (0..n).map(f).unzip();
+    }
+    IdentifiedBatch {
+        features,
+        ..columnar(rows)
+    }
 }
 
 /// A row's SSN token and record token.
@@ -453,7 +486,7 @@ fn run(n: usize, f: impl Fn(usize) -> RowOut + Sync + Send) -> Vec<RowOut> {
     }
 }
 
-fn columnar(rows: Vec<RowOut>, features: bool) -> IdentifiedBatch {
+fn columnar(rows: Vec<RowOut>) -> IdentifiedBatch {
     let n = rows.len();
     let mut out = IdentifiedBatch {
         tokens: std::array::from_fn(|_| Vec::with_capacity(n)),
@@ -465,7 +498,7 @@ fn columnar(rows: Vec<RowOut>, features: bool) -> IdentifiedBatch {
         zip3: Vec::with_capacity(n),
         sex: Vec::with_capacity(n),
         ssn_last4: Vec::with_capacity(n),
-        features: Vec::with_capacity(if features { n } else { 0 }),
+        features: Vec::new(),
         other_key: None,
     };
     for r in rows {
@@ -480,9 +513,6 @@ fn columnar(rows: Vec<RowOut>, features: bool) -> IdentifiedBatch {
         out.zip3.push(r.zip3);
         out.sex.push(r.sex);
         out.ssn_last4.push(r.last4);
-        if let Some(f) = r.features {
-            out.features.push(*f);
-        }
     }
     out
 }
@@ -599,8 +629,7 @@ impl<'a> RawColumns<'a> {
         schema: &SourceSchema,
         tok: &Tokenizer,
         today: NaiveDate,
-        features: bool,
-    ) -> RowOut {
+    ) -> (RowOut, IdentityFields) {
         let get = |a: Option<&'a StringArray>| Self::get(a, r);
         let raw = self.raw(r);
         let (fields, reasons) = normalize_record(raw, today);
@@ -619,18 +648,18 @@ impl<'a> RawColumns<'a> {
             Some(ssn) => Last4::of(ssn.last4()),
             None => raw.ssn.and_then(Last4::of),
         };
-        RowOut {
+        let out = RowOut {
             tokens: set.tokens,
             reasons,
             record,
             temp,
             temp_invalid,
             birth_year: fields.dob.map(|d| d.year()),
-            zip3: fields.zip.as_ref().map(|z| z.zip3_str().to_string()),
+            zip3: fields.zip.as_ref().map(|z| z.zip3()),
             sex: fields.sex,
             last4,
-            features: features.then(|| Box::new(Features::of(&fields, tok))),
-        }
+        };
+        (out, fields)
     }
 }
 
@@ -778,7 +807,7 @@ impl<'a> TokColumns<'a> {
         out
     }
 
-    fn row(&self, r: usize, features: bool) -> RowOut {
+    fn row(&self, r: usize) -> RowOut {
         let tok = |a: Option<&FixedSizeBinaryArray>| -> Option<Token> {
             let a = a?;
             a.is_valid(r).then(|| a.value(r).try_into().ok()).flatten()
@@ -793,9 +822,8 @@ impl<'a> TokColumns<'a> {
                 .birth_year
                 .filter(|a| a.is_valid(r))
                 .and_then(|a| i32::try_from(a.value(r)).ok()),
-            zip3: s(self.zip3, r).map(str::to_string),
+            zip3: s(self.zip3, r).and_then(|z| z.as_bytes().try_into().ok()),
             sex: s(self.sex, r).and_then(super::demo::sex),
-            features: features.then(|| Box::new(self.features(r))),
             ..RowOut::default()
         }
     }

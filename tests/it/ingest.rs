@@ -341,7 +341,7 @@ fn identify_gives_null_tokens_for_bad_ssns_and_counts_reasons() {
         id.birth_year,
         vec![Some(1983), Some(1990), Some(1988), Some(1979), Some(1967)]
     );
-    assert_eq!(id.zip3[1].as_deref(), Some("651"));
+    assert_eq!(id.zip3[1], Some(*b"651"));
     assert_eq!(id.ssn_last4[2].as_deref(), Some("3456"));
     assert_eq!(id.ssn_last4[3].as_deref(), Some("4399"));
     assert_eq!(id.record_token[0], Some(t.record_token("ui_claims", "C-1")));
