@@ -12,12 +12,17 @@ use clap::Parser;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// mimalloc's option number for `purge_delay` (`mi_option_purge_delay` in `mimalloc.h`;
-/// the enum keeps its deprecated slots so that numbers stay put across versions).
+/// the enum keeps its deprecated slots so that numbers stay put across versions), and
+/// its default in mimalloc 3, which the option must hold before it is changed: a later
+/// mimalloc that numbered it otherwise is left alone rather than mis-set.
 #[cfg(not(feature = "system-alloc"))]
 const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
+#[cfg(not(feature = "system-alloc"))]
+const MI_PURGE_DELAY_DEFAULT: std::ffi::c_long = 1_000;
 
 #[cfg(not(feature = "system-alloc"))]
 unsafe extern "C" {
+    fn mi_option_get(option: std::ffi::c_int) -> std::ffi::c_long;
     fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
 }
 
@@ -32,10 +37,15 @@ unsafe extern "C" {
 /// environment still decides when set.
 #[cfg(not(feature = "system-alloc"))]
 fn keep_freed_memory_longer() {
-    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_none() {
-        // SAFETY: sets one of mimalloc's integer options, which it reads when it next
-        // schedules a purge; no memory is touched.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, 3_000) };
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
+    // SAFETY: reads and sets one of mimalloc's integer options (it reads this one when it
+    // next schedules a purge); no memory is touched.
+    unsafe {
+        if mi_option_get(MI_OPTION_PURGE_DELAY) == MI_PURGE_DELAY_DEFAULT {
+            mi_option_set(MI_OPTION_PURGE_DELAY, 3_000);
+        }
     }
 }
 
