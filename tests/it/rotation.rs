@@ -15,7 +15,7 @@ use xmatch::schema::Catalog;
 use xmatch::store::ReviewFilter;
 use xmatch::workspace::{self, Workspace};
 
-use crate::support::{files_under, read_parquet, read_secure_parquet, strings};
+use crate::support::{files_under, read_parquet, read_secure_parquet, strings, use_fixed_key};
 
 async fn workspace_on(store_url: Option<&str>) -> (tempfile::TempDir, Workspace) {
     let dir = tempfile::tempdir().unwrap();
@@ -284,7 +284,8 @@ fn header_key_ids(ws: &Workspace) -> BTreeSet<String> {
 const OLD_KEY: [u8; 32] = [0x21; 32];
 const NEXT_KEY: [u8; 32] = [0x42; 32];
 
-/// Puts a key file (owner-only, as `xmatch` makes them) and its id beside it.
+/// Puts a next key file (owner-only, as `xmatch` makes them) and its id beside it; the
+/// workspace key itself is fixed with [`use_fixed_key`], which keeps `init`'s id.
 fn put_key(path: &Path, bytes: &[u8; 32], id: &str) {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
@@ -302,8 +303,7 @@ fn put_key(path: &Path, bytes: &[u8; 32], id: &str) {
 async fn rotation_keeps_everything(store_url: Option<&str>) {
     let (_dir, ws) = workspace_on(store_url).await;
     // The id `init` drew stays (the store knows it); the bytes become the fixed ones.
-    let id = ws.load_key().unwrap().id().to_string();
-    put_key(&ws.key_path(), &OLD_KEY, &id);
+    use_fixed_key(&ws, &OLD_KEY);
     let store = ws.open_store().await.unwrap();
     run_pipeline(&ws, "nightly-crossmatch").await.unwrap();
 
